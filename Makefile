@@ -1,0 +1,90 @@
+# vmlab: developer VM labs on Vagrant + vagrant-libvirt (QEMU/KVM). Start with: make help
+#
+# Every target is one line that calls the TypeScript CLI (bin/vmlab). User values (NAME, CMD, IMAGE, ...)
+# reach the CLI through the environment, unexpanded, never through a recipe's shell text: a NAME such as
+# 'x; rm -rf ~' arrives as one literal word and is refused by the CLI's name check.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SUFFIXES:
+MAKEFLAGS += --no-print-directory
+
+ROLES := $(sort $(patsubst roles/%.yaml,%,$(wildcard roles/*.yaml)))
+
+export VMLAB_NAME := $(value NAME)
+export VMLAB_IMAGE := $(value IMAGE)
+export VMLAB_CPUS := $(value CPUS)
+export VMLAB_MEMORY := $(value MEMORY)
+export VMLAB_DISK := $(value DISK)
+export VMLAB_CMD := $(value CMD)
+export DRIVER
+
+on = $(if $(filter 1 yes true,$(1)),$(2))
+FLAGS = $(call on,$(DRY_RUN),--dry-run) $(call on,$(JSON),--json) $(call on,$(YES),--yes) \
+        $(call on,$(QUIET),--quiet) $(call on,$(VERBOSE),--verbose)
+VMLAB = node bin/vmlab $(FLAGS)
+
+# The CLI is built on demand: `make <anything>` works straight after a clone.
+SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
+CLI := dist/.built
+
+node_modules/.installed: package.json package-lock.json
+	@echo "vmlab: installing dependencies (npm ci)" >&2
+	@npm ci --no-audit --no-fund --loglevel=error >&2
+	@touch $@
+
+$(CLI): node_modules/.installed tsconfig.json $(SOURCES)
+	@echo "vmlab: building the CLI" >&2
+	@rm -rf dist && node_modules/.bin/tsc -p tsconfig.json
+	@touch $@
+
+##@ Machines
+create-%: export VMLAB_ROLE = $*
+create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK=]: declare and boot a VM of a role
+	@$(VMLAB) create "$$VMLAB_ROLE" --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
+
+dev-vm: $(CLI) ## a base VM called dev
+	@$(VMLAB) create base --name "$${VMLAB_NAME:-dev}"
+
+web-vm: $(CLI) ## a docker VM called web
+	@$(VMLAB) create docker --name "$${VMLAB_NAME:-web}"
+
+start: $(CLI) ## start NAME=..: boot a declared machine
+	@$(VMLAB) start "$$VMLAB_NAME"
+
+stop: $(CLI) ## stop NAME=..: shut a machine down
+	@$(VMLAB) stop "$$VMLAB_NAME"
+
+ssh: $(CLI) ## ssh NAME=.. [CMD='..']: a shell, or run CMD and fail if it fails
+	@$(VMLAB) ssh "$$VMLAB_NAME" --cmd "$$VMLAB_CMD"
+
+delete: $(CLI) ## delete NAME=.. [YES=1]: destroy a machine, its disk and its lab.yaml entry
+	@$(VMLAB) delete "$$VMLAB_NAME"
+
+list: $(CLI) ## the lab's machines: state, IP, cpus, memory (JSON=1)
+	@$(VMLAB) list
+
+render: $(CLI) ## write the Vagrantfile from lab.yaml and roles/
+	@$(VMLAB) render
+
+roles: $(CLI) ## the roles and their defaults (JSON=1)
+	@$(VMLAB) roles
+
+##@ Development
+build: $(CLI) ## install dependencies and build the CLI
+
+test: $(CLI) ## all tests: pure, CLI against fake tools, real VMs where the host is set up
+	@node_modules/.bin/vitest run
+
+lint: node_modules/.installed ## type-check and shellcheck the scripts
+	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+	@shellcheck scripts/features/*.sh $(wildcard scripts/image/*.sh)
+
+clean: ## remove the built CLI (not your lab, not your images)
+	@rm -rf dist
+
+help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z%-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
+
+.PHONY: dev-vm web-vm start stop ssh delete list render roles build test lint clean help

@@ -1,0 +1,106 @@
+import yargs, { type Argv } from 'yargs';
+import { createMachine } from './commands/create.js';
+import { deleteMachine } from './commands/delete.js';
+import { listMachines } from './commands/list.js';
+import { renderLab } from './commands/render.js';
+import { listRoles } from './commands/roles.js';
+import { sshMachine } from './commands/ssh.js';
+import { startMachine } from './commands/start.js';
+import { stopMachine } from './commands/stop.js';
+import { createContext, type Context, type GlobalOptions } from './context.js';
+import { UserError } from './errors.js';
+
+/** What a command handler reports back to main: the process exit code. */
+export interface Outcome {
+  exitCode: number;
+}
+
+type ContextFactory = (options: GlobalOptions) => Context;
+
+/**
+ * Builds the parser only; main.ts runs it. Tests build it too, with their own context factory.
+ * Make targets pass user values as single argv words, and empty words mean "not given".
+ */
+export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextFactory = createContext): Argv {
+  const context = (args: Record<string, unknown>) =>
+    makeContext({
+      dryRun: args.dryRun === true,
+      json: args.json === true,
+      yes: args.yes === true,
+      quiet: args.quiet === true,
+      verbose: args.verbose === true,
+    });
+  return yargs(argv)
+    .scriptName('vmlab')
+    .usage('$0 <command> [options]\n\nVM labs on Vagrant + vagrant-libvirt. Most people use the make targets: make help')
+    .option('dry-run', { type: 'boolean', describe: 'print the argv of every command that would change something, change nothing' })
+    .option('json', { type: 'boolean', describe: 'machine-readable output' })
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'do not ask for confirmation' })
+    .option('quiet', { alias: 'q', type: 'boolean', describe: 'only results and errors' })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'print every external command before it runs' })
+    .command(
+      'create <role>',
+      'declare a machine of a role in lab.yaml and bring it up',
+      (y) =>
+        y
+          .positional('role', { type: 'string', demandOption: true })
+          .option('name', { type: 'string', describe: 'machine name (default: the role name)' })
+          .option('image', { type: 'string', describe: "image to boot (default: the role's image)" })
+          .option('cpus', { type: 'string', describe: 'vCPUs' })
+          .option('memory', { type: 'string', describe: 'memory in MiB' })
+          .option('disk', { type: 'string', describe: 'disk in GiB' }),
+      async (args) => {
+        await createMachine(context(args), {
+          role: args.role,
+          name: args.name || undefined,
+          image: args.image || undefined,
+          cpus: wholeNumber('CPUS', args.cpus),
+          memory: wholeNumber('MEMORY', args.memory),
+          disk: wholeNumber('DISK', args.disk),
+        });
+      },
+    )
+    .command('start [name]', 'boot a declared machine', nameArg, async (args) => startMachine(context(args), machineName(args.name, 'start')))
+    .command('stop [name]', 'shut a machine down (vagrant halt)', nameArg, async (args) => stopMachine(context(args), machineName(args.name, 'stop')))
+    .command(
+      'ssh [name]',
+      'a shell in a machine, or run --cmd and return its exit code',
+      (y) => nameArg(y).option('cmd', { alias: 'c', type: 'string', describe: 'command to run instead of a shell' }),
+      async (args) => {
+        outcome.exitCode = await sshMachine(context(args), machineName(args.name, 'ssh'), args.cmd || undefined);
+      },
+    )
+    .command('delete [name]', 'destroy a machine and remove it from lab.yaml', nameArg, async (args) =>
+      deleteMachine(context(args), machineName(args.name, 'delete')),
+    )
+    .command('list', "the lab's machines with their state from libvirt", {}, async (args) => listMachines(context(args)))
+    .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => renderLab(context(args)))
+    .command('roles', 'the roles and their defaults', {}, async (args) => listRoles(context(args)))
+    .demandCommand(1, 'Give a command; see: vmlab --help (or make help)')
+    .recommendCommands()
+    .strict()
+    .strictCommands()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error) throw error;
+      throw new UserError(message, 'See: vmlab --help (or make help)', 2);
+    });
+}
+
+function nameArg<T>(y: Argv<T>) {
+  return y.positional('name', { type: 'string', describe: 'machine name' });
+}
+
+function machineName(name: string | undefined, command: string): string {
+  if (!name) throw new UserError(`which machine? ${command} needs a NAME`, `Example: make ${command} NAME=web`, 2);
+  return name;
+}
+
+function wholeNumber(label: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${label} must be a whole number, got ${JSON.stringify(value)}`, undefined, 2);
+  return Number(value);
+}

@@ -1,0 +1,51 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { virshArgs } from '../adapters/virsh.js';
+import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
+
+/** Find a program on PATH without running it (vagrant takes a second just to print its version). */
+export async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const candidate = path.join(dir, program);
+    const found = await access(candidate, constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (found) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Check, before anything changes, that the tools a lifecycle command needs are there and that
+ * libvirtd answers. In a dry run a missing piece is a warning: the plan can still be shown.
+ */
+export async function preflight(context: Context, tools: ('vagrant' | 'virsh')[] = ['vagrant', 'virsh']): Promise<void> {
+  try {
+    for (const tool of tools) {
+      if (!(await findOnPath(tool, context.env))) {
+        throw new UserError(`${tool} is not installed (or not on PATH)`, 'Run: make setup');
+      }
+    }
+    if (tools.includes('virsh')) await checkLibvirt(context);
+  } catch (error) {
+    if (context.dryRun && error instanceof UserError) {
+      context.ui.warn(`${error.message} (dry run: showing the plan anyway)`);
+      return;
+    }
+    throw error;
+  }
+}
+
+export async function checkLibvirt(context: Context): Promise<void> {
+  const result = await context.runner.run('virsh', ['-c', context.libvirtUri, ...virshArgs.version()], {
+    readOnly: true,
+    check: false,
+  });
+  if (result.exitCode !== 0) {
+    const detail = (result.stderr.trim().split('\n')[0] ?? '').replace(/^error:\s*/, '');
+    throw new UserError(`libvirtd is not reachable at ${context.libvirtUri}${detail ? `: ${detail}` : ''}`, 'Run: make setup (it starts libvirtd), then retry.');
+  }
+}

@@ -1,0 +1,73 @@
+import { access } from 'node:fs/promises';
+import { type Document, isMap } from 'yaml';
+import { writeFileAtomic } from '../atomic-write.js';
+import { loadYamlFile, parseYaml } from '../yaml-file.js';
+import { labSchema, type Lab, type MachineSpec } from './lab-schema.js';
+
+const NEW_LAB = `# vmlab lab: the machines you declared.
+# \`make create-<role> NAME=..\` and \`make delete NAME=..\` edit this file; your comments and order survive.
+# The Vagrantfile is generated from it: edit this file, not the Vagrantfile.
+name: lab
+machines: {}
+`;
+
+/**
+ * lab.yaml, read through the yaml Document API so that edits keep the user's comments,
+ * order and formatting. A missing file is an empty lab; a malformed one is an error, never reset.
+ */
+export class LabFile {
+  private constructor(
+    readonly file: string,
+    readonly displayName: string,
+    private document: Document,
+    private data: Lab,
+    readonly exists: boolean,
+  ) {}
+
+  static async load(file: string, displayName = 'lab.yaml'): Promise<LabFile> {
+    const exists = await access(file).then(
+      () => true,
+      () => false,
+    );
+    const loaded = exists ? await loadYamlFile(file, labSchema, displayName) : parseYaml(NEW_LAB, labSchema, displayName);
+    return new LabFile(file, displayName, loaded.document, loaded.data, exists);
+  }
+
+  get lab(): Lab {
+    return this.data;
+  }
+
+  machine(name: string): MachineSpec | undefined {
+    return this.data.machines[name];
+  }
+
+  /** A new LabFile with the machine added (in memory; save() writes it). */
+  withMachine(name: string, spec: MachineSpec): LabFile {
+    const document = this.document.clone();
+    if (!isMap(document.get('machines', true))) document.set('machines', document.createNode({}));
+    document.setIn(['machines', name], document.createNode(spec));
+    const machines = document.get('machines', true);
+    // A new lab says `machines: {}`; with an entry it should read as an ordinary block map.
+    if (isMap(machines)) machines.flow = false;
+    return this.rebuilt(document);
+  }
+
+  withoutMachine(name: string): LabFile {
+    const document = this.document.clone();
+    document.deleteIn(['machines', name]);
+    return this.rebuilt(document);
+  }
+
+  toString(): string {
+    return this.document.toString();
+  }
+
+  async save(): Promise<void> {
+    await writeFileAtomic(this.file, this.toString());
+  }
+
+  private rebuilt(document: Document): LabFile {
+    const reparsed = parseYaml(document.toString(), labSchema, this.displayName);
+    return new LabFile(this.file, this.displayName, reparsed.document, reparsed.data, this.exists);
+  }
+}

@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import type { Context } from '../context.js';
+import { decideDriver, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
+import { loadRoles } from '../roles/load-roles.js';
+import type { Role } from '../roles/role-schema.js';
+import { loadTemplate, renderVagrantfile } from '../vagrantfile/render-vagrantfile.js';
+import { buildVagrantfileView } from '../vagrantfile/vagrantfile-view.js';
+import { LabFile } from './lab-file.js';
+import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
+
+/** The lab as the commands see it: roles, lab.yaml, and the driver in force. */
+export interface Workspace {
+  roles: Map<string, Role>;
+  labFile: LabFile;
+  driver: DriverDecision;
+}
+
+export async function loadWorkspace(context: Context): Promise<Workspace> {
+  const roles = await loadRoles(context.projectRoot);
+  const labFile = await LabFile.load(context.labFile, path.relative(process.cwd(), context.labFile) || 'lab.yaml');
+  const choice = parseDriverChoice(context.env.DRIVER, labFile.lab.driver);
+  const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
+  return { roles, labFile, driver };
+}
+
+export function resolveMachines(workspace: Workspace, labFile = workspace.labFile): ResolvedMachine[] {
+  return resolveLab(labFile.lab, workspace.roles, featuresFromRoles(workspace.roles));
+}
+
+export async function renderWorkspace(context: Context, workspace: Workspace, labFile = workspace.labFile): Promise<string> {
+  const view = buildVagrantfileView(resolveMachines(workspace, labFile), {
+    labFile: 'lab.yaml',
+    driver: workspace.driver.driver,
+    labDir: context.labDir,
+  });
+  return renderVagrantfile(await loadTemplate(context.projectRoot), view);
+}
+
+/**
+ * Write lab.yaml (when it changed) and the Vagrantfile. Both texts are computed before either is
+ * written, so a bad lab never leaves a half-updated pair. A dry run only says what it would write.
+ */
+export async function saveWorkspace(context: Context, labFile: LabFile, vagrantfileText: string): Promise<void> {
+  const labChanged = !labFile.exists || (await readText(context.labFile)) !== labFile.toString();
+  const vagrantfileChanged = (await readText(context.vagrantfile)) !== vagrantfileText;
+  if (context.dryRun) {
+    if (labChanged) context.ui.out(`# would write ${context.labFile}`);
+    if (vagrantfileChanged) context.ui.out(`# would write ${context.vagrantfile}`);
+    return;
+  }
+  if (labChanged) await labFile.save();
+  if (vagrantfileChanged) await writeFileAtomic(context.vagrantfile, vagrantfileText);
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  return readFile(file, 'utf8').catch(() => undefined);
+}

@@ -1,0 +1,104 @@
+import { execa } from 'execa';
+import { CommandError, UserError } from './errors.js';
+
+/**
+ * The one way vmlab runs another program: always a file plus an argv array, never a shell string.
+ * Adapters build the argv (pure), call run(), and parse the output (pure).
+ */
+export interface RunOptions {
+  cwd?: string;
+  /** Extra environment for the child; the rest is inherited. */
+  env?: Record<string, string | undefined>;
+  input?: string;
+  /** 'inherit' hands the terminal to the child (vagrant ssh, vagrant up progress). */
+  stdio?: 'pipe' | 'inherit';
+  /** A read-only query runs even in a dry run; anything that changes state is only printed. */
+  readOnly?: boolean;
+  /** When false, a non-zero exit is returned, not thrown. */
+  check?: boolean;
+  timeoutMs?: number;
+  /** Called with each line of output as it arrives (progress), when stdio is 'pipe'. */
+  onLine?: (line: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Runner {
+  run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** True when nothing that changes state is really executed. */
+  readonly dryRun: boolean;
+}
+
+export function formatArgv(file: string, args: readonly string[]): string {
+  return [file, ...args].map(quoteForDisplay).join(' ');
+}
+
+/** Quote for showing to a human (and for copy-paste into a POSIX shell); never executed by us. */
+function quoteForDisplay(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+export function createRunner(options: { dryRun: boolean; print: (line: string) => void; verbose?: boolean }): Runner {
+  return {
+    dryRun: options.dryRun,
+    async run(file, args, runOptions = {}) {
+      if (options.dryRun && !runOptions.readOnly) {
+        options.print(formatArgv(file, args));
+        return { exitCode: 0, stdout: '', stderr: '' };
+      }
+      if (options.verbose) options.print(`$ ${formatArgv(file, args)}`);
+      return execute(file, args, runOptions);
+    },
+  };
+}
+
+async function execute(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const inherit = options.stdio === 'inherit';
+  const child = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    input: options.input,
+    stdin: inherit ? 'inherit' : options.input === undefined ? 'ignore' : 'pipe',
+    stdout: inherit ? 'inherit' : 'pipe',
+    stderr: inherit ? 'inherit' : 'pipe',
+    reject: false,
+    timeout: options.timeoutMs,
+    // Ctrl-C reaches the child through the terminal's process group; give it time to clean up.
+    forceKillAfterDelay: 10_000,
+  });
+  if (options.onLine && !inherit) {
+    const onLine = options.onLine;
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffer = '';
+      stream?.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) onLine(line);
+      });
+    }
+  }
+  const result = await child;
+  if (result.failed && result.exitCode === undefined) {
+    if ((result as { code?: string }).code === 'ENOENT') {
+      throw new UserError(`${file} is not installed (or not on PATH)`, 'Run: make setup');
+    }
+    if (result.timedOut) {
+      throw new CommandError([file, ...args], -1, `timed out after ${options.timeoutMs} ms\n${String(result.stderr ?? '')}`);
+    }
+    throw new CommandError([file, ...args], -1, `${result.signal ?? result.message}\n${String(result.stderr ?? '')}`);
+  }
+  const outcome = {
+    exitCode: result.exitCode ?? 1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+  };
+  if (options.check !== false && outcome.exitCode !== 0) {
+    throw new CommandError([file, ...args], outcome.exitCode, outcome.stderr || outcome.stdout);
+  }
+  return outcome;
+}
