@@ -28,9 +28,11 @@ VMLAB = node bin/vmlab $(FLAGS)
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 CLI := dist/.built
 
+# `npm install --no-save` installs the locked versions without rewriting the lockfile; `npm ci` would be the
+# usual choice, but it refuses a lockfile whose optional per-platform packages the registry did not list.
 node_modules/.installed: package.json package-lock.json
-	@echo "vmlab: installing dependencies (npm ci)" >&2
-	@npm ci --no-audit --no-fund --loglevel=error >&2
+	@echo "vmlab: installing dependencies" >&2
+	@npm install --no-save --no-audit --no-fund --loglevel=error >&2
 	@touch $@
 
 $(CLI): node_modules/.installed tsconfig.json $(SOURCES)

@@ -30,7 +30,7 @@ export async function loadYamlFile<S extends z.ZodTypeAny>(
 
 export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S, displayName: string): LoadedYaml<z.infer<S>> {
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
       displayName,
@@ -73,5 +73,5 @@ function locate(document: Document, lineCounter: LineCounter, path: string[]): {
 }
 
 function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
 }

@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
+
+export interface PlannedCall {
+  tool: 'vagrant' | 'virsh' | 'qemu-img';
+  args: string[];
+  stdout?: string;
+  stderr?: string;
+  exitCode?: number;
+  repeat?: boolean;
+}
+
+export interface Call {
+  tool: string;
+  args: string[];
+  cwd: string;
+  unplanned?: boolean;
+}
+
+/**
+ * A sandbox for one CLI test: a lab folder, a registry folder and a PATH whose vagrant, virsh and
+ * qemu-img are fakes answering from a plan. Nothing on the real host is touched.
+ */
+export class Sandbox {
+  private constructor(
+    readonly root: string,
+    readonly labDir: string,
+    readonly home: string,
+    readonly fakeDir: string,
+    readonly binDir: string,
+  ) {}
+
+  static async create(options: { tools?: PlannedCall['tool'][] } = {}): Promise<Sandbox> {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'vmlab-test-'));
+    const sandbox = new Sandbox(root, path.join(root, 'lab'), path.join(root, 'home'), path.join(root, 'fake'), path.join(root, 'bin'));
+    await Promise.all([sandbox.labDir, sandbox.home, sandbox.fakeDir, sandbox.binDir].map((dir) => mkdir(dir, { recursive: true })));
+    for (const tool of options.tools ?? ['vagrant', 'virsh', 'qemu-img']) await symlink(FAKE, path.join(sandbox.binDir, tool));
+    await sandbox.plan([]);
+    return sandbox;
+  }
+
+  async plan(calls: PlannedCall[]): Promise<void> {
+    await writeFile(path.join(this.fakeDir, 'plan.json'), JSON.stringify(calls));
+    await rm(path.join(this.fakeDir, 'used'), { recursive: true, force: true });
+    await rm(path.join(this.fakeDir, 'calls.jsonl'), { force: true });
+  }
+
+  async calls(): Promise<Call[]> {
+    const file = path.join(this.fakeDir, 'calls.jsonl');
+    if (!existsSync(file)) return [];
+    return (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Call);
+  }
+
+  /** The planned calls (not marked repeat) that nobody made. */
+  async unusedCalls(): Promise<PlannedCall[]> {
+    const plan = JSON.parse(await readFile(path.join(this.fakeDir, 'plan.json'), 'utf8')) as PlannedCall[];
+    const used = new Set(await readdir(path.join(this.fakeDir, 'used')).catch(() => [] as string[]));
+    return plan.filter((entry, index) => !entry.repeat && !used.has(String(index)));
+  }
+
+  /** Every call was planned and every planned call was made. */
+  async expectPlanDone(): Promise<void> {
+    const unplanned = (await this.calls()).filter((call) => call.unplanned);
+    const unused = await this.unusedCalls();
+    if (unplanned.length || unused.length) {
+      throw new Error(`fake tools: unplanned ${JSON.stringify(unplanned)}; never called ${JSON.stringify(unused)}`);
+    }
+  }
+
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: `${this.binDir}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: this.root,
+      FAKE_DIR: this.fakeDir,
+      VMLAB_LAB_DIR: this.labDir,
+      VMLAB_HOME: this.home,
+      NO_COLOR: '1',
+      CI: 'true',
+      ...extra,
+    };
+  }
+
+  /** Run the built CLI as a user would, with only the sandbox's PATH. */
+  async cli(args: string[], extraEnv: Record<string, string> = {}) {
+    return execa(process.execPath, [path.join(REPO, 'bin/vmlab'), ...args], {
+      env: this.env(extraEnv),
+      extendEnv: false,
+      reject: false,
+      cwd: this.labDir,
+      stdin: 'ignore',
+    });
+  }
+
+  /** Run a make target of the repository, as a user types it. */
+  async make(args: string[], extraEnv: Record<string, string> = {}) {
+    return execa('make', ['-s', '-C', REPO, ...args], { env: this.env(extraEnv), extendEnv: false, reject: false, stdin: 'ignore' });
+  }
+
+  async readLab(): Promise<string | undefined> {
+    return readFile(path.join(this.labDir, 'lab.yaml'), 'utf8').catch(() => undefined);
+  }
+
+  async readVagrantfile(): Promise<string | undefined> {
+    return readFile(path.join(this.labDir, 'Vagrantfile'), 'utf8').catch(() => undefined);
+  }
+
+  /** lab.yaml, Vagrantfile and the registry folder as they are now: compare before and after. */
+  async snapshot(): Promise<Record<string, string | undefined>> {
+    const files: Record<string, string | undefined> = { lab: await this.readLab(), vagrantfile: await this.readVagrantfile() };
+    for (const name of await readdir(this.home, { recursive: true }).catch(() => [] as string[])) {
+      files[`home/${name}`] = await readFile(path.join(this.home, name), 'utf8').catch(() => '<dir>');
+    }
+    return files;
+  }
+
+  async cleanup(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
