@@ -101,6 +101,6 @@ function machineName(name: string | undefined, command: string): string {
 
 function wholeNumber(label: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${label} must be a whole number, got ${JSON.stringify(value)}`, undefined, 2);
+  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${label} must be a whole number, got ${JSON.stringify(value)}`, `Example: ${label}=2`, 2);
   return Number(value);
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue, UserError } from './errors.js';
 
@@ -55,13 +55,21 @@ export function zodIssues(error: z.ZodError, document?: Document, lineCounter?: 
     const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...base, key]) : [base];
     const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
     return paths.map((path) => {
-      const position = document && lineCounter ? locate(document, lineCounter, path) : undefined;
+      const position = document && lineCounter ? locate(document, lineCounter, path, issue.code === 'unrecognized_keys') : undefined;
       return { path: path.join('.'), message, ...position };
     });
   });
 }
 
-function locate(document: Document, lineCounter: LineCounter, path: string[]): { line: number; column: number } | undefined {
+function locate(document: Document, lineCounter: LineCounter, path: string[], atKey: boolean): { line: number; column: number } | undefined {
+  if (atKey) {
+    const parent = path.length > 1 ? document.getIn(path.slice(0, -1), true) : document.contents;
+    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && String(item.key.value) === path.at(-1)) : undefined;
+    if (pair && isNode(pair.key) && pair.key.range) {
+      const { line, col } = lineCounter.linePos(pair.key.range[0]);
+      return { line, column: col };
+    }
+  }
   for (let depth = path.length; depth > 0; depth--) {
     const node = document.getIn(path.slice(0, depth), true);
     if (isNode(node) && node.range) {

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
+const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname'];
 
 export interface PlannedCall {
   tool: 'vagrant' | 'virsh' | 'qemu-img';
@@ -41,6 +42,13 @@ export class Sandbox {
     const sandbox = new Sandbox(root, path.join(root, 'lab'), path.join(root, 'home'), path.join(root, 'fake'), path.join(root, 'bin'));
     await Promise.all([sandbox.labDir, sandbox.home, sandbox.fakeDir, sandbox.binDir].map((dir) => mkdir(dir, { recursive: true })));
     for (const tool of options.tools ?? ['vagrant', 'virsh', 'qemu-img']) await symlink(FAKE, path.join(sandbox.binDir, tool));
+    // Only the fakes and the few programs make and the CLI need are on PATH: the real vagrant and
+    // virsh, if the host has them, can never be reached from a test.
+    for (const program of HOST_PROGRAMS) {
+      const found = ['/usr/local/bin', '/usr/bin', '/bin'].map((dir) => path.join(dir, program)).find((file) => existsSync(file));
+      if (found) await symlink(found, path.join(sandbox.binDir, program));
+    }
+    if (!existsSync(path.join(sandbox.binDir, 'node'))) await symlink(process.execPath, path.join(sandbox.binDir, 'node'));
     await sandbox.plan([]);
     return sandbox;
   }
@@ -78,7 +86,7 @@ export class Sandbox {
 
   env(extra: Record<string, string> = {}): Record<string, string> {
     return {
-      PATH: `${this.binDir}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
+      PATH: this.binDir,
       HOME: this.root,
       FAKE_DIR: this.fakeDir,
       VMLAB_LAB_DIR: this.labDir,
