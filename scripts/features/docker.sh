@@ -134,10 +134,13 @@ if ! getent group docker >/dev/null; then
   groupadd --system docker
 fi
 if id "$docker_user" >/dev/null 2>&1; then
-  if ! id -nG "$docker_user" | tr ' ' '\n' | grep -qx docker; then
-    log "adding $docker_user to group docker"
-    usermod -aG docker "$docker_user"
-  fi
+  case " $(id -nG "$docker_user") " in
+    *" docker "*) ;;
+    *)
+      log "adding $docker_user to group docker"
+      usermod -aG docker "$docker_user"
+      ;;
+  esac
 else
   warn "no user $docker_user: nobody added to group docker"
 fi

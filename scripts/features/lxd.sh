@@ -134,10 +134,13 @@ if ! getent group lxd >/dev/null; then
   groupadd --system lxd
 fi
 if id "$lxd_user" >/dev/null 2>&1; then
-  if ! id -nG "$lxd_user" | tr ' ' '\n' | grep -qx lxd; then
-    log "adding $lxd_user to group lxd"
-    usermod -aG lxd "$lxd_user"
-  fi
+  case " $(id -nG "$lxd_user") " in
+    *" lxd "*) ;;
+    *)
+      log "adding $lxd_user to group lxd"
+      usermod -aG lxd "$lxd_user"
+      ;;
+  esac
 else
   warn "no user $lxd_user: nobody added to group lxd"
 fi

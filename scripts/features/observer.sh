@@ -146,13 +146,18 @@ if [ "$kernel_headers" = true ]; then
   apt_install "$headers"
 fi
 
-# The collection switch lives in /etc/default/sysstat (kept by ucf); fix it if it was installed before the preseed.
+# The collection switch is ENABLED in /etc/default/sysstat (managed with debconf and ucf, and the
+# file wins over debconf): if sysstat was there before the preseed, set it and let the package resync.
 if ! grep -qx 'ENABLED="true"' /etc/default/sysstat; then
-  log "enabling sysstat collection (dpkg-reconfigure sysstat)"
+  log "enabling sysstat collection (ENABLED=\"true\" in /etc/default/sysstat, dpkg-reconfigure sysstat)"
+  sed -i 's/^ENABLED=.*/ENABLED="true"/' /etc/default/sysstat
+  grep -qx 'ENABLED="true"' /etc/default/sysstat || echo 'ENABLED="true"' >>/etc/default/sysstat
   dpkg-reconfigure -f noninteractive sysstat
   grep -qx 'ENABLED="true"' /etc/default/sysstat || die "could not enable sysstat collection in /etc/default/sysstat" 1
 fi
-enable_unit sysstat.service
+for unit in sysstat.service sysstat-collect.timer sysstat-summary.timer; do
+  enable_unit "$unit"
+done
 start_unit sysstat.service
 
 # Debian's node exporter listens on :9100 unless ARGS in /etc/default/prometheus-node-exporter says otherwise.
