@@ -17,11 +17,14 @@ export VMLAB_CPUS := $(value CPUS)
 export VMLAB_MEMORY := $(value MEMORY)
 export VMLAB_DISK := $(value DISK)
 export VMLAB_CMD := $(value CMD)
+export VMLAB_ROLE_ARG := $(value ROLE)
 export DRIVER
 
 on = $(if $(filter 1 yes true,$(1)),$(2))
 FLAGS = $(call on,$(DRY_RUN),--dry-run) $(call on,$(JSON),--json) $(call on,$(YES),--yes) \
         $(call on,$(QUIET),--quiet) $(call on,$(VERBOSE),--verbose)
+# The make targets set the host up when it is not ready (VMLAB_AUTO_SETUP=0 turns that off).
+SETUP_FLAG = $(if $(filter 0 no false,$(VMLAB_AUTO_SETUP)),,--setup)
 VMLAB = node bin/vmlab $(FLAGS)
 
 # The CLI is built on demand: `make <anything>` works straight after a clone.
@@ -43,13 +46,13 @@ $(CLI): node_modules/.installed tsconfig.json $(SOURCES)
 ##@ Machines
 create-%: export VMLAB_ROLE = $*
 create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK=]: declare and boot a VM of a role
-	@$(VMLAB) create "$$VMLAB_ROLE" --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
+	@$(VMLAB) create "$$VMLAB_ROLE" $(SETUP_FLAG) --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
 
 dev-vm: $(CLI) ## a base VM called dev
-	@$(VMLAB) create base --name "$${VMLAB_NAME:-dev}"
+	@$(VMLAB) create base $(SETUP_FLAG) --name "$${VMLAB_NAME:-dev}"
 
 web-vm: $(CLI) ## a docker VM called web
-	@$(VMLAB) create docker --name "$${VMLAB_NAME:-web}"
+	@$(VMLAB) create docker $(SETUP_FLAG) --name "$${VMLAB_NAME:-web}"
 
 start: $(CLI) ## start NAME=..: boot a declared machine
 	@$(VMLAB) start "$$VMLAB_NAME"
@@ -72,15 +75,36 @@ render: $(CLI) ## write the Vagrantfile from lab.yaml and roles/
 roles: $(CLI) ## the roles and their defaults (JSON=1)
 	@$(VMLAB) roles
 
-##@ Development
-build: $(CLI) ## install dependencies and build the CLI
+##@ Images
+build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1]: build an image unless it is up to date
+	@$(VMLAB) build "$$VMLAB_IMAGE" --role "$$VMLAB_ROLE_ARG" $(call on,$(FORCE),--force)
 
-test: $(CLI) ## all tests: pure, CLI against fake tools, real VMs where the host is set up
+images: $(CLI) ## the image registry: kind, parent, size, age (JSON=1)
+	@$(VMLAB) images
+
+image-rm: $(CLI) ## image-rm IMAGE=.. [YES=1]: remove an image, its box and pool volumes
+	@$(VMLAB) image-rm "$$VMLAB_IMAGE"
+
+images-verify: $(CLI) ## checksums, qemu-img check, boxes and pool volumes; orphans
+	@$(VMLAB) images-verify
+
+##@ Host
+setup: $(CLI) ## install packages, start libvirtd, create the pool, probe KVM (idempotent)
+	@$(VMLAB) setup
+
+doctor: $(CLI) ## check every prerequisite, with the fix for each (JSON=1)
+	@$(VMLAB) doctor
+
+##@ Development
+cli: $(CLI) ## install dependencies and build the CLI
+
+test: $(CLI) lint ## all tests: pure, CLI against fake tools, real VMs where the host is set up
 	@node_modules/.bin/vitest run
 
 lint: node_modules/.installed ## type-check and shellcheck the scripts
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
-	@shellcheck scripts/features/*.sh $(wildcard scripts/image/*.sh)
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/features/*.sh scripts/image/*.sh; \
+	 else echo '*** shellcheck not installed: scripts not checked (apt-get install shellcheck) ***' >&2; fi
 
 clean: ## remove the built CLI (not your lab, not your images)
 	@rm -rf dist
@@ -89,4 +113,4 @@ help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z%-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles build test lint clean help
+.PHONY: dev-vm web-vm start stop ssh delete list render roles build images image-rm images-verify setup doctor cli test lint clean help

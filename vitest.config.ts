@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
+    reporters: ['default', './test/support/summary-reporter.ts'],
     hookTimeout: 60_000,
   },
 });

@@ -9,6 +9,9 @@ import { startMachine } from './commands/start.js';
 import { stopMachine } from './commands/stop.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
 import { UserError } from './errors.js';
+import { doctor, setup } from './commands/host.js';
+import { buildImage, listImages, removeImage, verifyImages } from './commands/images.js';
+import { loadRoles, requireRole } from './roles/load-roles.js';
 
 /** What a command handler reports back to main: the process exit code. */
 export interface Outcome {
@@ -48,10 +51,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('image', { type: 'string', describe: "image to boot (default: the role's image)" })
           .option('cpus', { type: 'string', describe: 'vCPUs' })
           .option('memory', { type: 'string', describe: 'memory in MiB' })
-          .option('disk', { type: 'string', describe: 'disk in GiB' }),
+          .option('disk', { type: 'string', describe: 'disk in GiB' })
+          .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' }),
       async (args) => {
         await createMachine(context(args), {
           role: args.role,
+          setupIfNeeded: args.setup === true,
           name: args.name || undefined,
           image: args.image || undefined,
           cpus: wholeNumber('CPUS', args.cpus),
@@ -76,6 +81,33 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('list', "the lab's machines with their state from libvirt", {}, async (args) => listMachines(context(args)))
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => listRoles(context(args)))
+    .command('setup', 'install and start what the host lacks (idempotent)', {}, async (args) => setup(context(args)))
+    .command('doctor', 'check every prerequisite, with the fix for each', {}, async (args) => {
+      outcome.exitCode = await doctor(context(args));
+    })
+    .command(
+      'build [image]',
+      'build an image unless it is up to date',
+      (y) =>
+        y
+          .positional('image', { type: 'string' })
+          .option('role', { type: 'string', describe: "build the role's image" })
+          .option('force', { type: 'boolean', describe: 'rebuild even when up to date' }),
+      async (args) => {
+        const ctx = context(args);
+        const image = args.image || (args.role ? requireRole(await loadRoles(ctx.projectRoot), args.role).image : undefined);
+        if (!image) throw new UserError('which image? build needs IMAGE or ROLE', 'Example: make build IMAGE=debian-12', 2);
+        await buildImage(ctx, image, args.force === true);
+      },
+    )
+    .command('images', 'the image registry', {}, async (args) => listImages(context(args)))
+    .command('image-rm [image]', 'remove an image, its Vagrant box and its pool volumes', (y) => y.positional('image', { type: 'string' }), async (args) => {
+      if (!args.image) throw new UserError('which image? image-rm needs IMAGE', 'Example: make image-rm IMAGE=web-golden', 2);
+      await removeImage(context(args), args.image);
+    })
+    .command('images-verify', 'checksums, qemu-img check, boxes and pool volumes; orphans', {}, async (args) => {
+      outcome.exitCode = await verifyImages(context(args));
+    })
     .demandCommand(1, 'Give a command; see: vmlab --help (or make help)')
     .recommendCommands()
     .strict()

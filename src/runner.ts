@@ -19,12 +19,18 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with each line of output as it arrives (progress), when stdio is 'pipe'. */
   onLine?: (line: string) => void;
+  /** Stops the program (SIGTERM); the result then has cancelled set. Only with check: false. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Only with check: false and timeoutMs: the program was stopped at the time limit. */
+  timedOut?: boolean;
+  /** Only with check: false and signal: the program was stopped on request. */
+  cancelled?: boolean;
 }
 
 export interface Runner {
@@ -67,6 +73,7 @@ async function execute(file: string, args: readonly string[], options: RunOption
     stderr: inherit ? 'inherit' : 'pipe',
     reject: false,
     timeout: options.timeoutMs,
+    cancelSignal: options.signal,
     // Ctrl-C reaches the child through the terminal's process group; give it time to clean up.
     forceKillAfterDelay: 10_000,
   });
@@ -86,6 +93,10 @@ async function execute(file: string, args: readonly string[], options: RunOption
   if (result.failed && result.exitCode === undefined) {
     if ((result as { code?: string }).code === 'ENOENT') {
       throw new UserError(`${file} is not installed (or not on PATH)`, 'Run: make setup');
+    }
+    if ((result.timedOut || result.isCanceled) && options.check === false) {
+      const output = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+      return { exitCode: -1, ...output, timedOut: result.timedOut, cancelled: result.isCanceled };
     }
     if (result.timedOut) {
       throw new CommandError([file, ...args], -1, `timed out after ${options.timeoutMs} ms\n${String(result.stderr ?? '')}`);

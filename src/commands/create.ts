@@ -8,9 +8,16 @@ import { requireRole } from '../roles/load-roles.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { zodIssues } from '../yaml-file.js';
 import { bringUp } from './start.js';
+import { DryRunStop } from '../images/build-base-image.js';
+import { ensureImage, imageForRole } from '../images/ensure-image.js';
+import { Registry } from '../images/registry.js';
+import { kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
+import { probeKvm } from '../host/kvm-probe.js';
 
 export interface CreateRequest {
   role: string;
+  /** Set up the host first when it is not ready (the make targets ask for this). */
+  setupIfNeeded?: boolean;
   name?: string;
   image?: string;
   cpus?: number;
@@ -33,15 +40,42 @@ export async function createMachine(context: Context, request: CreateRequest): P
       `Pick another NAME, or remove it first: make delete NAME=${name} YES=1`,
     );
   }
-  const spec: MachineSpec = { role: role.name, ...(request.image ? { image: request.image } : {}), ...sizes };
-  const labFile = existing ? workspace.labFile : workspace.labFile.withMachine(name, spec);
-  const vagrantfile = await renderWorkspace(context, workspace, labFile);
+  // Render once before anything changes: a lab that cannot be rendered is refused untouched.
+  await renderWorkspace(context, workspace, existing ? workspace.labFile : workspace.labFile.withMachine(name, { role: role.name, ...sizes }));
+  await preflight(context, ['vagrant', 'virsh'], { setupIfNeeded: request.setupIfNeeded });
 
-  await preflight(context);
-  if (workspace.driver.driver === 'qemu') context.ui.warn(`using ${workspace.driver.reason}; VMs boot several times slower than under KVM`);
+  let pinned: string | undefined = request.image;
+  if (!existing) {
+    const target = request.image ? { image: request.image, fallback: false } : await imageForRole(context, role);
+    if (target.fallback) {
+      context.ui.info(`image ${role.image} is not built: ${name} boots ${target.image} and provisions ${role.features.join(', ')} at first boot`);
+      pinned = target.image;
+    }
+    await ensureImage(context, target.image).catch((error: unknown) => {
+      if (!(error instanceof DryRunStop)) throw error;
+    });
+    if (!context.dryRun) await probeKvmIfNeeded(context, target.image);
+  }
+  const fresh = await loadWorkspace(context);
+  const spec: MachineSpec = { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes };
+  const labFile = existing ? fresh.labFile : fresh.labFile.withMachine(name, spec);
+  const vagrantfile = await renderWorkspace(context, fresh, labFile);
+  if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
   await saveWorkspace(context, labFile, vagrantfile);
   if (existing) context.ui.info(`${name} is already declared with role ${role.name}; starting it`);
   await bringUp(context, labFile.lab, name);
+}
+
+/** The first time an image is about to boot on this host, find out whether KVM really works. */
+async function probeKvmIfNeeded(context: Context, image: string): Promise<void> {
+  const choice = parseDriverChoice(context.env.DRIVER, 'auto');
+  if (choice !== 'auto' || (await readProbe(context.home)) || !(await kvmDeviceUsable())) return;
+  const registry = new Registry(context.home);
+  const record = await registry.get(image);
+  if (!record) return;
+  context.ui.info('probing whether KVM really works here (a short test boot)');
+  const probe = await probeKvm(context, registry.boxFile(record));
+  context.ui.info(probe.works ? 'KVM works: VMs run with hardware acceleration' : `KVM is unusable here (${probe.detail}): VMs use software emulation`);
 }
 
 function checkSizes(request: CreateRequest): Partial<MachineSpec> {

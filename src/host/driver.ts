@@ -36,7 +36,7 @@ export function decideDriver(choice: DriverChoice, probe: KvmProbeResult | undef
   if (choice === 'kvm') return { driver: 'kvm', reason: 'forced (DRIVER=kvm or driver: kvm in lab.yaml)' };
   if (choice === 'qemu') return { driver: 'qemu', reason: 'forced (DRIVER=qemu or driver: qemu in lab.yaml)' };
   if (!kvmDevice) return { driver: 'qemu', reason: 'software emulation: /dev/kvm is missing or not accessible' };
-  if (!probe) return { driver: 'qemu', reason: 'software emulation: KVM not probed yet (run: make doctor)' };
+  if (!probe) return { driver: 'qemu', reason: 'software emulation: KVM not probed yet (the first make create-* probes it)' };
   if (probe.works) return { driver: 'kvm', reason: `KVM works (probed ${probe.probedAt})` };
   return { driver: 'qemu', reason: `software emulation: /dev/kvm exists but a test boot failed (${probe.detail})` };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
+import { setupHost } from './setup.js';
 
 /** Find a program on PATH without running it (vagrant takes a second just to print its version). */
 export async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
@@ -22,7 +23,20 @@ export async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promi
  * Check, before anything changes, that the tools a lifecycle command needs are there and that
  * libvirtd answers. In a dry run a missing piece is a warning: the plan can still be shown.
  */
-export async function preflight(context: Context, tools: ('vagrant' | 'virsh')[] = ['vagrant', 'virsh']): Promise<void> {
+export async function preflight(
+  context: Context,
+  tools: ('vagrant' | 'virsh')[] = ['vagrant', 'virsh'],
+  options: { setupIfNeeded?: boolean } = {},
+): Promise<void> {
+  if (options.setupIfNeeded && !context.dryRun) {
+    const ready = await preflight(context, tools).then(
+      () => true,
+      () => false,
+    );
+    if (ready) return;
+    context.ui.info('the host is not set up yet: running setup first');
+    await setupHost(context);
+  }
   try {
     for (const tool of tools) {
       if (!(await findOnPath(tool, context.env))) {

@@ -1,15 +1,22 @@
+import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { type Document, isMap } from 'yaml';
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadYamlFile, parseYaml } from '../yaml-file.js';
 import { labSchema, type Lab, type MachineSpec } from './lab-schema.js';
 
-const NEW_LAB = `# vmlab lab: the machines you declared.
+/** A new lab is named after its folder (a short hash), so two checkouts never share libvirt names. */
+export function newLabText(labDir: string): string {
+  const name = `lab${createHash('sha256').update(labDir).digest('hex').slice(0, 6)}`;
+  return `# vmlab lab: the machines you declared.
 # \`make create-<role> NAME=..\` and \`make delete NAME=..\` edit this file; your comments and order survive.
 # The Vagrantfile is generated from it: edit this file, not the Vagrantfile.
-name: lab
+# name: part of every libvirt object of this lab (vmlab-<name>-<machine>).
+name: ${name}
 machines: {}
 `;
+}
 
 /**
  * lab.yaml, read through the yaml Document API so that edits keep the user's comments,
@@ -29,7 +36,7 @@ export class LabFile {
       () => true,
       () => false,
     );
-    const loaded = exists ? await loadYamlFile(file, labSchema, displayName) : parseYaml(NEW_LAB, labSchema, displayName);
+    const loaded = exists ? await loadYamlFile(file, labSchema, displayName) : parseYaml(newLabText(path.dirname(file)), labSchema, displayName);
     return new LabFile(file, displayName, loaded.document, loaded.data, exists);
   }
 

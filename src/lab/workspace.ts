@@ -3,6 +3,8 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
 import { decideDriver, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
+import { Registry } from '../images/registry.js';
+import type { RegistryIndex } from '../images/registry-schema.js';
 import { loadRoles } from '../roles/load-roles.js';
 import type { Role } from '../roles/role-schema.js';
 import { loadTemplate, renderVagrantfile } from '../vagrantfile/render-vagrantfile.js';
@@ -15,6 +17,7 @@ export interface Workspace {
   roles: Map<string, Role>;
   labFile: LabFile;
   driver: DriverDecision;
+  images: RegistryIndex;
 }
 
 export async function loadWorkspace(context: Context): Promise<Workspace> {
@@ -22,11 +25,16 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   const labFile = await LabFile.load(context.labFile, path.relative(process.cwd(), context.labFile) || 'lab.yaml');
   const choice = parseDriverChoice(context.env.DRIVER, labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
-  return { roles, labFile, driver };
+  return { roles, labFile, driver, images: await new Registry(context.home).read() };
 }
 
 export function resolveMachines(workspace: Workspace, labFile = workspace.labFile): ResolvedMachine[] {
-  return resolveLab(labFile.lab, workspace.roles, featuresFromRoles(workspace.roles));
+  const fromRoles = featuresFromRoles(workspace.roles);
+  const imageFeatures = (image: string) => {
+    const record = workspace.images.images[image];
+    return record ? new Set(record.features) : fromRoles(image);
+  };
+  return resolveLab(labFile.lab, workspace.roles, imageFeatures);
 }
 
 export async function renderWorkspace(context: Context, workspace: Workspace, labFile = workspace.labFile): Promise<string> {

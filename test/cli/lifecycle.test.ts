@@ -17,6 +17,7 @@ const webRunning = (prefix = 'vmlab-lab-'): PlannedCall => ({
 let sandbox: Sandbox;
 beforeEach(async () => {
   sandbox = await Sandbox.create();
+  await sandbox.seedImages();
 });
 afterEach(async () => sandbox.cleanup());
 
@@ -58,7 +59,9 @@ describe('make create-<role>', () => {
     await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
     expect((await sandbox.make(['create-docker', 'NAME=web'])).exitCode).toBe(0);
     const before = await sandbox.snapshot();
-    await sandbox.plan([libvirtUp, webRunning(), { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] }]);
+    const labName = /^name: (\S+)$/m.exec(before.lab ?? '')?.[1];
+    expect(labName).toMatch(/^lab[0-9a-f]{6}$/);
+    await sandbox.plan([libvirtUp, webRunning(`vmlab-${labName}-`), { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] }]);
     const again = await sandbox.make(['create-docker', 'NAME=web']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toContain('already declared');
@@ -139,11 +142,12 @@ describe('bad input changes nothing', () => {
 
   it('libvirtd not reachable: says so with the next step, changes nothing', async () => {
     await sandbox.plan([{ tool: 'virsh', args: [...URI, 'version'], exitCode: 1, stderr: fixture('virsh/connect-failed.stderr') }]);
+    const before = await sandbox.snapshot();
     const result = await sandbox.cli(['create', 'docker', '--name', 'web']);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('libvirtd is not reachable at qemu:///system: failed to connect to the hypervisor');
     expect(result.stderr).toContain('make setup');
-    expect(await sandbox.snapshot()).toEqual({ lab: undefined, vagrantfile: undefined });
+    expect(await sandbox.snapshot()).toEqual(before);
   });
 });
 

@@ -3,6 +3,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import type { Context } from '../../src/context.js';
+import { baseInputDigest, resolveMirror } from '../../src/images/build-base-image.js';
+import { loadImageDefinition } from '../../src/images/load-images.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
@@ -93,6 +96,8 @@ export class Sandbox {
       VMLAB_HOME: this.home,
       NO_COLOR: '1',
       CI: 'true',
+      VMLAB_AUTO_SETUP: '0',
+      VMLAB_CACHE: path.join(this.root, 'cache'),
       ...extra,
     };
   }
@@ -111,6 +116,34 @@ export class Sandbox {
   /** Run a make target of the repository, as a user types it. */
   async make(args: string[], extraEnv: Record<string, string> = {}) {
     return execa('make', ['-s', '-C', REPO, ...args], { env: this.env(extraEnv), extendEnv: false, reject: false, stdin: 'ignore' });
+  }
+
+  /**
+   * A registry as a user has it after the first create: the base image (with the digest of its current
+   * inputs, so it counts as up to date), the docker role image, and a recorded KVM probe.
+   */
+  async seedImages(): Promise<void> {
+    const context = { projectRoot: REPO } as Context;
+    const image = await loadImageDefinition(REPO, 'debian-12');
+    const source = image?.definition.source;
+    if (!image || source?.type !== 'debootstrap') throw new Error('images/debian-12.yaml is not a debootstrap image');
+    const digest = await baseInputDigest(context, image, await resolveMirror(source));
+    const record = (name: string, extra: object) => ({
+      name, kind: 'base', role: null, source: 'test', parent: null, created: '2026-11-20T10:00:00.000Z', sizeBytes: 120 * 2 ** 20,
+      virtualSizeBytes: 8 * 2 ** 30, sha256: 'a'.repeat(64), inputDigest: digest, features: [], file: `${name}.box`,
+      box: `vmlab/${name}`, boxVersion: '0.20261120100000', ...extra,
+    });
+    const index = {
+      version: 1,
+      images: {
+        'debian-12': record('debian-12', {}),
+        docker: record('docker', { kind: 'role', role: 'docker', parent: 'debian-12', inputDigest: 'b'.repeat(64), features: ['essentials', 'docker'] }),
+      },
+    };
+    await mkdir(path.join(this.home, 'images'), { recursive: true });
+    await writeFile(path.join(this.home, 'images/index.json'), JSON.stringify(index, null, 2));
+    await mkdir(path.join(this.home, 'host'), { recursive: true });
+    await writeFile(path.join(this.home, 'host/kvm-probe.json'), JSON.stringify({ works: false, detail: 'KVM internal error. Suberror: 1', probedAt: '2026-11-20T10:00:00.000Z' }));
   }
 
   async readLab(): Promise<string | undefined> {
