@@ -24,6 +24,23 @@ const make = (args: string[]) =>
   execa('make', ['-s', '-C', REPO, ...args], { env, reject: false, all: true, stdin: 'ignore', timeout: 1_500_000 });
 const virsh = async (args: string[]) => (await execa('virsh', ['-c', 'qemu:///system', ...args], { reject: false })).stdout;
 
+async function removeByName(domainPrefix: string, boxVersion: string | undefined): Promise<void> {
+  for (const name of (await virsh(['list', '--all', '--name'])).split('\n').filter((line) => line.startsWith(domainPrefix))) {
+    await virsh(['destroy', name]);
+    await virsh(['undefine', name, '--remove-all-storage']);
+  }
+  const volumes = (await virsh(['vol-list', 'default'])).split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '');
+  const ours = (volume: string) =>
+    volume.startsWith(domainPrefix) || (boxVersion !== undefined && volume.startsWith(`vmlab-VAGRANTSLASH-debian-12_vagrant_box_image_${boxVersion}_`));
+  for (const volume of volumes.filter(ours)) await virsh(['vol-delete', '--pool', 'default', volume]);
+  if (boxVersion) {
+    await execa('vagrant', ['box', 'remove', 'vmlab/debian-12', '--provider', 'libvirt', '--box-version', boxVersion, '--force'], {
+      reject: false,
+      env: { ...env, VAGRANT_CHECKPOINT_DISABLE: '1' },
+    });
+  }
+}
+
 describe.runIf(REAL_REQUIRED && problem)('real-VM ring', () => {
   it('is required (VMLAB_REAL=required) but the host is not ready', () => {
     expect.fail(`real-VM tests required but ${problem}: run make setup`);
@@ -45,9 +62,12 @@ describe.skipIf(Boolean(problem)).sequential('real VMs through the make targets'
 
   afterAll(async () => {
     if (!env) return;
-    // Whatever a failed step left: the domain, its volumes, the image's box version and pool volume.
+    // Whatever a failed step left: first the way a user would, then straight through libvirt and Vagrant,
+    // by the names this run gave its objects, so that even a broken Vagrantfile leaves nothing behind.
     await execa('make', ['-s', '-C', REPO, 'delete', `NAME=${machine}`, 'YES=1'], { env, reject: false });
+    const record = JSON.parse((await make(['images', 'JSON=1'])).stdout || '[]')[0] as { boxVersion?: string } | undefined;
     await execa('make', ['-s', '-C', REPO, 'image-rm', 'IMAGE=debian-12', 'YES=1'], { env, reject: false });
+    await removeByName(`vmlab-${id}-`, record?.boxVersion);
     await rm(root, { recursive: true, force: true });
   }, 600_000);
 
