@@ -10,8 +10,9 @@
 # Progress is reported on stdout as lines of the exact form
 #   STEP <n>/<total> <short description>
 # when each phase starts. Everything else (tool output, warnings) may appear on
-# stdout or stderr. Exit codes: 0 ok, 1 build failure, 2 usage error,
-# 3 missing host tool or not root, 130/143 interrupted.
+# stdout or stderr. Exit codes: 0 ok, 2 usage error, 3 missing host tool or
+# not root, 130/143 interrupted (SIGINT/SIGTERM), any other non-zero value:
+# build failure (the failing command's status).
 #
 # Must run as root (loop device, mount, chroot).
 #
@@ -44,6 +45,8 @@
 set -euo pipefail
 
 readonly PROG=${0##*/}
+# Callers (sudo, IDE tasks) may not have the sbin directories on PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 readonly TOTAL_STEPS=6
 readonly PART_START_SECTORS=2048            # 1 MiB
 readonly PART_START_BYTES=$((PART_START_SECTORS * 512))
@@ -87,12 +90,15 @@ step() {
 	printf 'STEP %d/%d %s\n' "$step_no" "$TOTAL_STEPS" "$*"
 }
 
-# Run a long command in the background and wait for it, so that SIGTERM/SIGINT
-# reach our trap immediately instead of after the command finishes (bash
-# defers traps while a foreground child runs). The trap then stops the child.
+# Run a long command in the background, in its own session/process group, and
+# wait for it: SIGTERM/SIGINT then reach our trap at once (bash defers traps
+# while a foreground child runs), and the trap can stop the command together
+# with all its helpers (apt, dpkg, ...) by signalling that process group.
+# setsid does not fork here (a background job is not a group leader), so $!
+# is the process group id.
 CHILD=
 run() {
-	"$@" &
+	setsid "$@" &
 	CHILD=$!
 	wait "$CHILD"
 	CHILD=
@@ -157,7 +163,7 @@ fi
 
 # ---------------------------------------------------------- host checks ---
 
-if [[ $(id -u) -ne 0 ]]; then
+if [[ $EUID -ne 0 ]]; then
 	printf '%s: error: must run as root (needs loop devices, mount and chroot)\n' "$PROG" >&2
 	exit 3
 fi
@@ -173,6 +179,8 @@ declare -A TOOL_PKG=(
 	[umount]=mount
 	[extlinux]=extlinux
 	[chroot]=coreutils
+	[setsid]=util-linux
+	[truncate]=coreutils
 	[tar]=tar
 	[dd]=coreutils
 	[od]=coreutils
@@ -242,12 +250,12 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM HUP
 	if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-		kill -TERM "$CHILD" 2>/dev/null
+		kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
 		for ((i = 0; i < 60; i++)); do
-			kill -0 "$CHILD" 2>/dev/null || break
+			kill -0 -- "-$CHILD" 2>/dev/null || break
 			sleep 0.5
 		done
-		kill -0 "$CHILD" 2>/dev/null && kill -KILL "$CHILD" 2>/dev/null
+		kill -KILL -- "-$CHILD" 2>/dev/null
 		wait "$CHILD" 2>/dev/null
 	fi
 	while read -r mp; do
