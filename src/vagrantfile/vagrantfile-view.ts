@@ -11,14 +11,14 @@ export interface MachineView {
   name: string;
   box: string;
   driver: 'kvm' | 'qemu';
-  /** Set under software emulation: a named CPU model instead of host-model. */
-  cpuModel: string | null;
   domainPrefix: string;
   cpus: number;
   memory: number;
   disk: number;
   bootTimeout: number;
   network: { name: string; address: string };
+  /** Uploaded before the features when there are any (see scripts/features/lib/common.sh). */
+  featureLib: { source: string; destination: string } | null;
   provisioners: { name: string; path: string; env: { key: string; value: string }[] }[];
 }
 
@@ -27,6 +27,16 @@ export interface ViewOptions {
   driver: 'kvm' | 'qemu';
   /** Provision script paths are written relative to this folder (the Vagrantfile's). */
   labDir: string;
+}
+
+const FEATURE_LIB_IN_GUEST = '/tmp/vmlab-feature-lib.sh';
+
+function featureLibrary(featureScript: string): string {
+  return path.join(path.dirname(featureScript), 'lib', 'common.sh');
+}
+
+function relativeTo(dir: string, file: string): string {
+  return path.relative(dir, file) || file;
 }
 
 export const MANAGEMENT_NETWORK = { name: 'vmlab-mgmt', address: '192.168.123.0/24' };
@@ -38,7 +48,6 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       name: machine.name,
       box: machine.box,
       driver: options.driver,
-      cpuModel: options.driver === 'qemu' ? 'qemu64' : null,
       domainPrefix: machine.domainPrefix,
       cpus: machine.cpus,
       memory: machine.memory,
@@ -46,12 +55,18 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       // Software emulation boots several times slower than KVM.
       bootTimeout: options.driver === 'qemu' ? 900 : 300,
       network: MANAGEMENT_NETWORK,
+      featureLib: machine.provision.length
+        ? { source: relativeTo(options.labDir, featureLibrary(machine.provision[0]!.script)), destination: FEATURE_LIB_IN_GUEST }
+        : null,
       provisioners: machine.provision.map((feature) => ({
         name: `feature-${feature.name}`,
-        path: path.relative(options.labDir, feature.script) || feature.script,
-        env: Object.entries(machine.settings)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([key, value]) => ({ key: `VMLAB_${key.toUpperCase()}`, value })),
+        path: relativeTo(options.labDir, feature.script),
+        env: [
+          { key: 'VMLAB_FEATURE_LIB', value: FEATURE_LIB_IN_GUEST },
+          ...Object.entries(machine.settings)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([key, value]) => ({ key: `VMLAB_${key.toUpperCase()}`, value })),
+        ],
       })),
     })),
   };
