@@ -8,6 +8,7 @@ import { checkLibvirt } from '../host/preflight.js';
 import { sha256File } from '../images/box-files.js';
 import { DryRunStop } from '../images/build-base-image.js';
 import { ensureImage } from '../images/ensure-image.js';
+import { seedVolumeName } from '../images/nocloud-seed.js';
 import { childrenOf, Registry } from '../images/registry.js';
 import type { ImageRecord } from '../images/registry-schema.js';
 import { poolVolumePrefix, removeBox } from '../images/vagrant-boxes.js';
@@ -78,7 +79,9 @@ export async function removeImage(context: Context, name: string): Promise<void>
   await checkLibvirt(context);
   const virsh = new Virsh(context.runner, context.libvirtUri);
   // Only this registry's version: another checkout on the same host may have its own version of the box.
-  const volumes = (await virsh.volumes(context.pool)).filter((volume) => volume.name.startsWith(`${poolVolumePrefix(record.box)}${record.boxVersion}_`));
+  const volumes = (await virsh.volumes(context.pool)).filter(
+    (volume) => volume.name.startsWith(`${poolVolumePrefix(record.box)}${record.boxVersion}_`) || volume.name === seedVolumeName(name, record.boxVersion),
+  );
   await removeBox(context.runner, record.box, record.boxVersion);
   for (const volume of volumes) await virsh.change(virshArgs.volDelete(context.pool, volume.name));
   if (context.dryRun) return;

@@ -6,6 +6,7 @@ export const HOST_PACKAGES: { name: string; for: string }[] = [
   { name: 'libvirt-clients', for: 'virsh' },
   { name: 'qemu-system-x86', for: 'the hypervisor (KVM or software emulation)' },
   { name: 'qemu-utils', for: 'qemu-img' },
+  { name: 'xorriso', for: 'the cloud-init seed ISO of images made from cloud images' },
   { name: 'dnsmasq-base', for: "DHCP on the management network" },
   { name: 'iptables', for: 'NAT on the management network' },
   { name: 'mmdebstrap', for: 'building base images from the apt mirror' },

@@ -1,0 +1,98 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { boxName } from '../lab/resolve-machines.js';
+import type { BuildLog } from './build-log.js';
+import { fileSize, sha256File } from './box-files.js';
+import type { ImageRecord } from './registry-schema.js';
+import { Registry } from './registry.js';
+import { addBox, boxVersion, removeBox } from './vagrant-boxes.js';
+
+/** The names one build of an image uses: its Vagrant box version, its box file and its temporary folder. */
+export interface BuildPlan {
+  name: string;
+  created: Date;
+  /** Date.now() when the build started, for buildSeconds. */
+  started: number;
+  version: string;
+  /** The box file's name, in the work folder while building and in the registry afterwards. */
+  file: string;
+  workDir: string;
+  box: string;
+}
+
+export function planBuild(context: Context, name: string): BuildPlan {
+  const created = new Date();
+  const version = boxVersion(created);
+  return {
+    name,
+    created,
+    started: Date.now(),
+    version,
+    file: `${name}-${version}.box`,
+    workDir: path.join(context.home, 'tmp', `build-${name}-${process.pid}`),
+    box: boxName(name),
+  };
+}
+
+export interface FinishedBox {
+  /** Where the finished box file is now (moved into the registry). */
+  built: string;
+  /** How it was made, in words, for the registry record. */
+  source: string;
+  virtualSizeBytes: number;
+  inputDigest: string;
+  log: BuildLog;
+}
+
+/**
+ * Register a finished base box file: add it to Vagrant under the plan's fresh version (through a
+ * catalog), move it into the registry folder and write the index last. If the index cannot be written,
+ * the Vagrant box and the moved file are removed again, so a failure registers nothing. The previous
+ * build's box file and Vagrant box version are retired afterwards; its pool volume stays for VMs using it.
+ * The caller removes its work folder (in a finally).
+ */
+export async function registerBox(context: Context, plan: BuildPlan, finished: FinishedBox): Promise<ImageRecord> {
+  const registry = new Registry(context.home);
+  const previous = await registry.get(plan.name);
+  const sha256 = await sha256File(finished.built);
+  await addBox(context.runner, plan.workDir, plan.box, plan.version, finished.built, sha256);
+  const record: ImageRecord = {
+    name: plan.name,
+    kind: 'base',
+    role: null,
+    source: finished.source,
+    parent: null,
+    created: plan.created.toISOString(),
+    sizeBytes: await fileSize(finished.built),
+    virtualSizeBytes: finished.virtualSizeBytes,
+    sha256,
+    inputDigest: finished.inputDigest,
+    features: [],
+    file: plan.file,
+    box: plan.box,
+    boxVersion: plan.version,
+    buildSeconds: Math.round((Date.now() - plan.started) / 1000),
+  };
+  const target = path.join(registry.imageDir(plan.name), plan.file);
+  try {
+    await mkdir(registry.imageDir(plan.name), { recursive: true });
+    await rename(finished.built, target);
+    await registry.update((index) => {
+      index.images[plan.name] = record;
+    });
+  } catch (error) {
+    await removeBox(context.runner, plan.box, plan.version);
+    await rm(target, { force: true });
+    throw error;
+  }
+  if (previous && previous.boxVersion !== plan.version) await retire(context, registry, previous);
+  await finished.log.line(`done in ${record.buildSeconds}s: ${record.sizeBytes} bytes, sha256 ${sha256}`);
+  return record;
+}
+
+/** The previous build's box file and Vagrant box version; its pool volume stays for VMs that use it. */
+async function retire(context: Context, registry: Registry, previous: ImageRecord): Promise<void> {
+  await rm(registry.boxFile(previous), { force: true });
+  await removeBox(context.runner, previous.box, previous.boxVersion);
+}
