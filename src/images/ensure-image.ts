@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { buildDebootstrapImage, baseInputDigest, resolveMirror } from './build-base-image.js';
 import { boxInputDigest, buildBoxImage, buildQcow2Image, qcow2InputDigest } from './build-disk-image.js';
+import { cleanStaleBuilds } from './stale-builds.js';
 import { resolveVagrantBox } from './vagrant-box-store.js';
 import type { ImageSource } from './image-schema.js';
 import { definedImageNames, loadImageDefinition, type DefinedImage } from './load-images.js';
@@ -40,8 +41,15 @@ export async function ensureImage(context: Context, name: string, options: Ensur
     if (existing.inputDigest === digest) return { record: existing, action: 'up to date' };
     context.ui.info(`image ${name}: its inputs changed since it was built; rebuilding`);
   }
+  await cleanStaleBuilds(context);
   switch (source.type) {
     case 'debootstrap':
+      if (source.distro !== 'debian') {
+        throw new UserError(
+          `image ${name}: the base box builder makes Debian images only so far; ${source.distro} ${source.suite} cannot be built yet`,
+          'Use images/debian-12.yaml, or a qcow2 source with an Ubuntu cloud image (see README: Images).',
+        );
+      }
       return { record: await buildDebootstrapImage(context, image, source), action: 'built' };
     case 'qcow2':
       return { record: await buildQcow2Image(context, image, source), action: 'built' };
