@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# build-role-image.sh - make a ROLE IMAGE Vagrant box (provider libvirt) from a
+# PARENT box by running vmlab feature scripts in a chroot of the parent's disk.
+#
+# Usage:
+#   build-role-image.sh --parent-box <parent.box> --out <out.box> --workdir <dir> \
+#       --features-dir <path to scripts/features> \
+#       [--feature <name> ...] [--env KEY=VALUE ...]
+#
+# No VM boots: apt and the package scripts run at the host's native speed,
+# which under QEMU software emulation is many times faster than inside a VM.
+# The feature scripts are written for this: in a chroot (systemd not PID 1)
+# they start no daemon and apt runs with a temporary policy-rc.d; the services
+# they enable start when a VM boots from the image.
+#
+# Progress is reported on stdout as lines of the exact form
+#   STEP <n>/<total> <short description>
+# when each phase starts (total = 5 + number of features). Exit codes: 0 ok,
+# 2 usage error, 3 missing host tool or not root, 130/143 interrupted
+# (SIGINT/SIGTERM), any other non-zero value: build failure. A failing feature
+# script is reported on stderr as
+#   build-role-image.sh: error: feature <name> failed (exit N)
+#
+# Must run as root (loop device, mount, chroot).
+#
+# Disk access without partition-aware loop devices or NBD (some build hosts
+# have neither): the parent's qcow2 is converted to a sparse raw file, its
+# partition table read from the file with sfdisk, and the Linux partition
+# attached as an *offset* loop device and mounted. Afterwards the free space
+# is discarded (fstrim punches holes into the raw file) so the compressed qcow2
+# stays small.
+#
+# Temporary files live in a private directory under --workdir, removed on
+# exit. The box is written to <out>.partial next to <out> and renamed into
+# place only when complete, so an interrupted run never leaves a half box.
+
+set -euo pipefail
+
+readonly PROG=${0##*/}
+# Callers (sudo, IDE tasks) may not have the sbin directories on PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+readonly GUEST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+readonly GUEST_FEATURES=/opt/vmlab-features
+# Partition type of a Linux file system: MBR id, GPT "Linux filesystem", GPT "x86-64 root".
+readonly LINUX_PART_TYPES=' 83 0FC63DAF-8483-4772-8E79-3D69D8477DE4 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 '
+
+# ---------------------------------------------------------------- helpers ---
+
+die() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+warn() {
+	printf '%s: warning: %s\n' "$PROG" "$*" >&2
+}
+
+usage_error() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	printf 'Try: %s --help\n' "$PROG" >&2
+	exit 2
+}
+
+usage() {
+	cat <<EOF
+Usage: $PROG --parent-box <parent.box> --out <out.box> --workdir <dir>
+            --features-dir <dir> [--feature <name> ...] [--env KEY=VALUE ...]
+
+Builds a role image box from a parent box: runs the named feature scripts, in
+order, in a chroot of the parent's disk (no VM boot). Needs root. Progress
+lines on stdout: "STEP <n>/<total> <description>".
+
+  --parent-box    the parent Vagrant libvirt box (tar with box.img, metadata.json,
+                  Vagrantfile); its metadata.json and Vagrantfile are reused
+  --out           box file to write (plain tar: box.img, metadata.json, Vagrantfile)
+  --workdir       directory for temporary files (created if missing)
+  --features-dir  the directory of feature scripts (<name>.sh and lib/), copied
+                  into the image at $GUEST_FEATURES while the features run
+  --feature       a feature to run (<features-dir>/<name>.sh); repeatable, in order
+  --env           KEY=VALUE passed to every feature script; repeatable
+EOF
+}
+
+TOTAL_STEPS=0
+step_no=0
+step() {
+	step_no=$((step_no + 1))
+	printf 'STEP %d/%d %s\n' "$step_no" "$TOTAL_STEPS" "$*"
+}
+
+# Run a long command in the background, in its own session/process group, and
+# wait for it: SIGTERM/SIGINT then reach our trap at once (bash defers traps
+# while a foreground child runs), and the trap can stop the command together
+# with all its helpers (apt, dpkg, ...) by signalling that process group.
+# setsid does not fork here (a background job is not a group leader), so $!
+# is the process group id. Returns the command's exit status.
+CHILD=
+run() {
+	local rc=0
+	setsid "$@" &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return "$rc"
+}
+
+# ------------------------------------------------------------ arguments ---
+
+parent_box='' out='' workdir='' features_dir=''
+features=() env_vars=()
+
+need_value() {
+	[[ $# -ge 2 && -n $2 ]] || usage_error "option $1 needs a value"
+}
+
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--parent-box) need_value "$@"; parent_box=$2; shift 2 ;;
+	--out) need_value "$@"; out=$2; shift 2 ;;
+	--workdir) need_value "$@"; workdir=$2; shift 2 ;;
+	--features-dir) need_value "$@"; features_dir=$2; shift 2 ;;
+	--feature) need_value "$@"; features+=("$2"); shift 2 ;;
+	--env) need_value "$@"; env_vars+=("$2"); shift 2 ;;
+	--parent-box=* | --out=* | --workdir=* | --features-dir=* | --feature=* | --env=*)
+		opt=${1%%=*}
+		set -- "$opt" "${1#*=}" "${@:2}"
+		;;
+	-h | --help) usage; exit 0 ;;
+	*) usage_error "unknown argument: $1" ;;
+	esac
+done
+
+[[ -n $parent_box ]] || usage_error "--parent-box is required"
+[[ -n $out ]] || usage_error "--out is required"
+[[ -n $workdir ]] || usage_error "--workdir is required"
+[[ -n $features_dir ]] || usage_error "--features-dir is required"
+
+[[ $out != */ ]] || usage_error "--out must be a file name"
+for f in "${features[@]}"; do
+	[[ $f =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || usage_error "invalid feature name '$f'"
+done
+for e in "${env_vars[@]}"; do
+	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "invalid --env '$e' (expected KEY=VALUE)"
+done
+
+TOTAL_STEPS=$((5 + ${#features[@]}))
+
+# ---------------------------------------------------------- host checks ---
+
+if [[ $EUID -ne 0 ]]; then
+	printf '%s: error: must run as root (needs loop devices, mount and chroot)\n' "$PROG" >&2
+	exit 3
+fi
+
+# tool -> Debian package that provides it
+declare -A TOOL_PKG=(
+	[qemu-img]=qemu-utils
+	[sfdisk]=fdisk
+	[losetup]=mount
+	[mount]=mount
+	[umount]=mount
+	[fstrim]=util-linux
+	[setsid]=util-linux
+	[chroot]=coreutils
+	[truncate]=coreutils
+	[tar]=tar
+)
+missing_tools=() missing_pkgs=()
+for t in "${!TOOL_PKG[@]}"; do
+	if ! command -v "$t" >/dev/null 2>&1; then
+		missing_tools+=("$t")
+		missing_pkgs+=("${TOOL_PKG[$t]}")
+	fi
+done
+if [[ ${#missing_tools[@]} -gt 0 ]]; then
+	pkgs=$(printf '%s\n' "${missing_pkgs[@]}" | sort -u | tr '\n' ' ')
+	printf '%s: error: missing host tools: %s\n' "$PROG" "${missing_tools[*]}" >&2
+	printf '%s: install them with: apt-get install %s\n' "$PROG" "${pkgs% }" >&2
+	exit 3
+fi
+
+# The files (after the root check: a non-root caller may not be able to read them).
+[[ -f $parent_box && -r $parent_box ]] || usage_error "parent box not found: $parent_box"
+[[ -d $features_dir ]] || usage_error "features directory not found: $features_dir"
+[[ -f $features_dir/lib/common.sh ]] || usage_error "no lib/common.sh in features directory $features_dir"
+for f in "${features[@]}"; do
+	[[ -f $features_dir/$f.sh ]] || usage_error "unknown feature '$f' (no $features_dir/$f.sh)"
+done
+
+# ------------------------------------------------------- workspace/trap ---
+
+parent_box=$(cd "$(dirname "$parent_box")" && pwd -P)/$(basename "$parent_box")
+features_dir=$(cd "$features_dir" && pwd -P)
+mkdir -p "$workdir"
+workdir=$(cd "$workdir" && pwd -P)
+out_dir=$(dirname "$out")
+mkdir -p "$out_dir"
+out="$(cd "$out_dir" && pwd -P)/$(basename "$out")"
+partial="$out.partial"
+[[ $out != "$parent_box" ]] || usage_error "--out must differ from --parent-box"
+
+build=$(mktemp -d "$workdir/build-role-image.XXXXXX")
+chmod 0755 "$build"
+parent=$build/parent
+root=$build/root
+disk=$build/disk.raw
+stage=$build/box
+mkdir -p "$build/tmp" "$parent" "$root" "$stage"
+export TMPDIR=$build/tmp
+LOOPDEV=
+
+# Mount points below $build, deepest first (mountinfo escapes blanks as \040).
+mounts_below_build() {
+	local _a _b _c _d mp _rest
+	while read -r _a _b _c _d mp _rest; do
+		mp=$(printf '%b' "$mp")
+		case $mp in "$build" | "$build"/*) printf '%s\n' "$mp" ;; esac
+	done </proc/self/mountinfo | sort -r
+}
+
+# Processes whose root directory is the image (a daemon a package script
+# started despite policy-rc.d, a gpg-agent, ...): they would keep it busy.
+stop_chroot_processes() {
+	local p r pids=() i
+	for p in /proc/[0-9]*; do
+		r=$(readlink "$p/root" 2>/dev/null) || continue
+		case $r in "$root" | "$root"/*) pids+=("${p#/proc/}") ;; esac
+	done
+	[[ ${#pids[@]} -gt 0 ]] || return 0
+	warn "stopping processes left in the chroot: ${pids[*]}"
+	kill -TERM "${pids[@]}" 2>/dev/null
+	for ((i = 0; i < 20; i++)); do
+		kill -0 "${pids[@]}" 2>/dev/null || return 0
+		sleep 0.25
+	done
+	kill -KILL "${pids[@]}" 2>/dev/null
+	return 0
+}
+
+unmount_all() {
+	local mp
+	while read -r mp; do
+		[[ -n $mp ]] || continue
+		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ||
+			warn "could not unmount $mp"
+	done < <(mounts_below_build)
+}
+
+cleanup() {
+	local rc=$? i
+	set +e
+	trap - EXIT INT TERM HUP
+	if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
+		kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
+		for ((i = 0; i < 60; i++)); do
+			kill -0 -- "-$CHILD" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL -- "-$CHILD" 2>/dev/null
+		wait "$CHILD" 2>/dev/null
+	fi
+	stop_chroot_processes
+	unmount_all
+	if [[ -n $LOOPDEV ]]; then
+		losetup -d "$LOOPDEV" 2>/dev/null || warn "could not detach $LOOPDEV"
+	fi
+	rm -f "$partial"
+	if [[ -z $(mounts_below_build) ]]; then
+		rm -rf --one-file-system "$build"
+	else
+		warn "mounts remain below $build; not removing it"
+	fi
+	if [[ $rc -ne 0 ]]; then
+		printf '%s: failed (exit %d); %s was not written\n' "$PROG" "$rc" "$out" >&2
+	fi
+	exit "$rc"
+}
+on_signal() {
+	printf '%s: interrupted\n' "$PROG" >&2
+	exit "$1"
+}
+trap cleanup EXIT
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
+
+# ---------------------------------------------------- 1: unpack parent ---
+
+step "unpack parent box"
+
+# tar detects a compressed box by itself; members may be named ./box.img.
+run tar -C "$parent" --no-same-owner -xf "$parent_box"
+for f in box.img metadata.json Vagrantfile; do
+	[[ -f $parent/$f ]] || die "parent box $parent_box has no $f"
+done
+# Sparse raw copy: only the blocks in use take space.
+run qemu-img convert -O raw "$parent/box.img" "$disk"
+rm -f "$parent/box.img"
+
+# -------------------------------------------------------- 2: open disk ---
+
+step "open disk"
+
+# The partition table, read from the file. sfdisk --json prints the
+# partitions as objects {"node":..., "start":2048, "size":..., "type":"83", ...}
+# (one per line or spread over lines, depending on the util-linux version): the
+# JSON is flattened and cut into one line per partition object.
+table=$(sfdisk --json "$disk" | tr -d '\n') || die "cannot read the partition table of the parent's disk"
+sector_size=512
+if [[ $table =~ \"sectorsize\":[[:space:]]*([0-9]+) ]]; then
+	sector_size=${BASH_REMATCH[1]}
+fi
+part_start='' part_size=''
+[[ $table == *'"partitions"'* ]] || die "no partitions in the parent's disk"
+while IFS= read -r line; do
+	[[ $line =~ \"start\":[[:space:]]*([0-9]+) ]] || continue
+	start=${BASH_REMATCH[1]}
+	[[ $line =~ \"size\":[[:space:]]*([0-9]+) ]] || continue
+	size=${BASH_REMATCH[1]}
+	[[ $line =~ \"type\":[[:space:]]*\"([^\"]+)\" ]] || continue
+	type=${BASH_REMATCH[1]^^}
+	if [[ $LINUX_PART_TYPES == *" $type "* ]]; then
+		part_start=$start part_size=$size
+		break
+	fi
+done < <(printf '%s\n' "${table#*\"partitions\"}" | tr '}' '\n')
+[[ -n $part_start ]] || die "no Linux partition found in the parent's disk"
+part_offset=$((part_start * sector_size))
+part_bytes=$((part_size * sector_size))
+printf 'root partition: offset %d bytes, %d MiB\n' "$part_offset" $((part_bytes / 1048576))
+
+LOOPDEV=$(losetup --find --show --offset "$part_offset" --sizelimit "$part_bytes" "$disk")
+[[ -b $LOOPDEV ]] || die "losetup did not return a loop device"
+mount "$LOOPDEV" "$root"
+# Nothing mounted below the image may propagate to the host's mount table.
+mount --make-private "$root"
+[[ -d $root/etc && -d $root/usr/bin && -x $root/usr/bin/env ]] ||
+	die "the parent's partition holds no root file system"
+
+for d in proc sys dev dev/pts run; do
+	mkdir -p "$root/$d"
+done
+mount -t proc proc "$root/proc"
+mount --bind /sys "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+# The guest's /run is a tmpfs when it boots; nothing written there belongs in the image.
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"
+
+# Name resolution for apt: the host's resolv.conf, in place of the guest's own
+# (in our images a symlink to systemd-resolved's stub), which is kept aside
+# untouched (a rename within the image) and put back after the features.
+guest_resolv=$root/etc/.resolv.conf.vmlab-orig
+had_resolv=
+if [[ -e $root/etc/resolv.conf || -L $root/etc/resolv.conf ]]; then
+	mv -T "$root/etc/resolv.conf" "$guest_resolv"
+	had_resolv=1
+fi
+cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null ||
+	warn "host has no readable /etc/resolv.conf; apt may not resolve host names"
+
+rm -rf "${root:?}$GUEST_FEATURES"
+mkdir -p "$root$GUEST_FEATURES"
+cp -R "$features_dir/." "$root$GUEST_FEATURES/"
+chown -R 0:0 "$root$GUEST_FEATURES"
+
+# ---------------------------------------------------- 3..: run features ---
+
+guest_env=(PATH="$GUEST_PATH" HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "${env_vars[@]}")
+for f in "${features[@]}"; do
+	step "run feature $f"
+	rc=0
+	run chroot "$root" /usr/bin/env -i "${guest_env[@]}" \
+		bash "$GUEST_FEATURES/$f.sh" </dev/null || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		printf '%s: error: feature %s failed (exit %d)\n' "$PROG" "$f" "$rc" >&2
+		exit "$rc"
+	fi
+done
+
+# ------------------------------------------------------ n: clean up image ---
+
+step "clean up the image"
+
+rm -rf "${root:?}$GUEST_FEATURES"
+run chroot "$root" /usr/bin/env -i PATH="$GUEST_PATH" HOME=/root apt-get clean
+rm -f "$root"/var/cache/apt/*.bin "$root"/var/cache/debconf/*-old "$root/usr/sbin/policy-rc.d"
+rm -rf "${root:?}"/tmp/* "${root:?}"/var/tmp/*
+find "$root/var/log" -type f -exec truncate -s 0 {} +
+# Identity: every clone generates its own machine-id and SSH host keys at first boot.
+: >"$root/etc/machine-id"
+if [[ -f $root/var/lib/dbus/machine-id && ! -L $root/var/lib/dbus/machine-id ]]; then
+	rm -f "$root/var/lib/dbus/machine-id"
+fi
+rm -f "$root"/etc/ssh/ssh_host_*
+# The guest's own resolv.conf, exactly as it was.
+rm -f "$root/etc/resolv.conf"
+if [[ -n $had_resolv ]]; then
+	mv -T "$guest_resolv" "$root/etc/resolv.conf"
+fi
+
+stop_chroot_processes
+for mp in run dev/pts dev sys proc; do
+	umount "$root/$mp"
+done
+sync -f "$root"
+# Discard the free blocks: the loop device punches holes into the raw file,
+# which qemu-img then skips. Without discard support, zero the free space.
+if ! fstrim "$root" 2>/dev/null; then
+	warn "fstrim not supported here; zeroing free space instead"
+	run dd if=/dev/zero of="$root/.vmlab-zero" bs=1M status=none || true
+	rm -f "$root/.vmlab-zero"
+fi
+umount "$root"
+losetup -d "$LOOPDEV"
+LOOPDEV=
+
+# --------------------------------------------------- n+1: compress disk ---
+
+step "compress disk"
+
+run qemu-img convert -c -O qcow2 "$disk" "$stage/box.img"
+rm -f "$disk"
+qemu-img check -q "$stage/box.img" || die "qemu-img check failed on box.img"
+
+# ---------------------------------------------------- n+2: package box ---
+
+step "package box"
+
+cp "$parent/metadata.json" "$parent/Vagrantfile" "$stage/"
+# The disk is already compressed; a plain (uncompressed) tar avoids a second,
+# useless compression pass.
+run tar -C "$stage" --owner=0 --group=0 --numeric-owner \
+	-cf "$partial" metadata.json Vagrantfile box.img
+sync "$partial"
+mv -f "$partial" "$out"
+
+box_bytes=$(stat -c %s "$out")
+printf 'built %s (%d MiB; features: %s)\n' "$out" $((box_bytes / 1048576)) "${features[*]:-none}"
