@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
 import { mirrorForSuite, readHostAptSources } from '../host/apt-sources.js';
 import { BuildLog } from './build-log.js';
+import { runBuilderScript, type OnStep } from './run-builder.js';
 import { cachedBoxFile, linkOrCopy, pruneCache } from './box-files.js';
 import type { ImageSource } from './image-schema.js';
 import type { DefinedImage } from './load-images.js';
@@ -40,7 +41,7 @@ export async function baseInputDigest(context: Context, image: DefinedImage, mir
  * add it to Vagrant and register it. The index is written last: an interrupted or failed build
  * leaves the registry as it was and removes its temporary files.
  */
-export async function buildDebootstrapImage(context: Context, image: DefinedImage, source: DebootstrapSource): Promise<ImageRecord> {
+export async function buildDebootstrapImage(context: Context, image: DefinedImage, source: DebootstrapSource, onStep?: OnStep): Promise<ImageRecord> {
   const mirror = await resolveMirror(source);
   const digest = await baseInputDigest(context, image, mirror);
   const plan = planBuild(context, image.name);
@@ -69,7 +70,7 @@ export async function buildDebootstrapImage(context: Context, image: DefinedImag
       context.ui.info(`image ${image.name}: inputs unchanged since a cached build, reusing ${cached}`);
       await linkOrCopy(cached, built);
     } else {
-      await runBuilder(context, image.name, argv, log);
+      await runBuilderScript(context, image.name, argv, log, onStep);
       await linkOrCopy(built, cached).then(() => pruneCache(context.env, image.name, cached)).catch((error: Error) => context.ui.warn(`could not cache the box: ${error.message}`));
     }
     return await registerBox(context, plan, {
@@ -82,27 +83,6 @@ export async function buildDebootstrapImage(context: Context, image: DefinedImag
   } finally {
     await rm(plan.workDir, { recursive: true, force: true });
     await log.close();
-  }
-}
-
-async function runBuilder(context: Context, name: string, argv: string[], log: BuildLog): Promise<void> {
-  const progress = context.ui.progress(`building image ${name}`);
-  await log.line(`$ bash ${argv.join(' ')}`);
-  try {
-    await context.runner.run('bash', argv, {
-      onLine: (line) => {
-        void log.line(line);
-        const step = /^STEP (\d+)\/(\d+) (.*)$/.exec(line);
-        if (step) progress.update(`building image ${name}: step ${step[1]}/${step[2]} ${step[3]} (${Math.round(((Number(step[1]) - 1) / Number(step[2])) * 100)}%)`);
-      },
-    });
-    progress.succeed(`built image ${name}`);
-  } catch (error) {
-    progress.fail(`building image ${name} failed`);
-    if (error instanceof CommandError) {
-      throw new UserError(`building image ${name} failed (exit ${error.exitCode})${CommandError.tail(error.stderr, 8)}`, `Full log: ${log.file}`);
-    }
-    throw error;
   }
 }
 

@@ -1,16 +1,18 @@
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { buildDebootstrapImage, baseInputDigest, resolveMirror } from './build-base-image.js';
-import { boxInputDigest, buildBoxImage, buildQcow2Image, qcow2InputDigest } from './build-disk-image.js';
-import { cleanStaleBuilds } from './stale-builds.js';
-import { resolveVagrantBox } from './vagrant-box-store.js';
-import type { ImageSource } from './image-schema.js';
-import { definedImageNames, loadImageDefinition, type DefinedImage } from './load-images.js';
+import { buildDebootstrapImage } from './build-base-image.js';
+import { buildBoxImage, buildQcow2Image } from './build-disk-image.js';
+import { buildRoleImage } from './build-role-image.js';
+import { chainFreshness, recipeChain, recipeDigest, recipeFor, type Recipe } from './image-graph.js';
+import { definedImageNames } from './load-images.js';
 import type { ImageRecord } from './registry-schema.js';
 import { Registry } from './registry.js';
+import type { OnStep } from './run-builder.js';
+import { cleanStaleBuilds } from './stale-builds.js';
 
 export interface EnsureOptions {
   force?: boolean;
+  onStep?: OnStep;
 }
 
 export interface Ensured {
@@ -20,65 +22,97 @@ export interface Ensured {
 }
 
 /**
- * Make sure an image is built and current: an image whose inputs are unchanged is returned at once
- * (the input digest), anything else is built from its definition in images/<name>.yaml.
+ * Make sure an image and its parents are built and current, parents first. An image whose inputs
+ * (its input digest, which includes its parent's) are unchanged is returned at once; FORCE rebuilds
+ * the named image only. An image without a recipe (an exported one) is taken as it is.
  */
 export async function ensureImage(context: Context, name: string, options: EnsureOptions = {}): Promise<Ensured> {
-  const registry = new Registry(context.home);
-  const existing = await registry.get(name);
-  const image = await loadImageDefinition(context.projectRoot, name, context.env);
-  if (!image) {
+  const existing = await new Registry(context.home).get(name);
+  if (!(await recipeFor(context, name))) {
     if (existing) return { record: existing, action: 'up to date' };
-    const known = [...new Set([...(await definedImageNames(context.projectRoot, context.env)), ...Object.keys((await registry.read()).images)])];
+    const known = [...new Set([...(await definedImageNames(context.projectRoot, context.env)), ...Object.keys((await new Registry(context.home).read()).images)])];
     throw new UserError(`unknown image "${name}"`, `Known images: ${known.sort().join(', ') || 'none'}. See: make images`, 2);
   }
-  const source = image.definition.source;
-  if (!source) {
-    throw new UserError(`image ${name} is a role image; role image builds are not available yet`, 'Use its parent image with IMAGE=<parent>; the role features are provisioned at first boot.');
+  let result: Ensured | undefined;
+  for (const recipe of await recipeChain(context, name)) {
+    const last = recipe.name === name;
+    result = await ensureRecipe(context, recipe, { force: last && options.force, onStep: last ? options.onStep : undefined });
   }
+  return result as Ensured;
+}
+
+/**
+ * What `make build` has to do for an image: its chain (parents first) and which of them are not current.
+ * An unknown image is refused here, before anything is queued; an exported image (no recipe) is current.
+ */
+export async function buildNeeds(context: Context, name: string, force: boolean): Promise<{ chain: string[]; outdated: string[] }> {
+  const index = await new Registry(context.home).read();
+  if (!(await recipeFor(context, name))) {
+    if (index.images[name]) return { chain: [name], outdated: force ? [name] : [] };
+    const known = [...new Set([...(await definedImageNames(context.projectRoot, context.env)), ...Object.keys(index.images)])];
+    throw new UserError(`unknown image "${name}"`, `Known images: ${known.sort().join(', ') || 'none'}. See: make images`, 2);
+  }
+  const recipes = await recipeChain(context, name);
+  const freshness = await chainFreshness(context, recipes, index);
+  const outdated = recipes.map((recipe) => recipe.name).filter((image) => freshness.get(image) !== 'current' || (force && image === name));
+  return { chain: recipes.map((recipe) => recipe.name), outdated };
+}
+
+/** Build one image whose parent is already built (the build queue runs one of these per job). */
+export async function ensureOne(context: Context, name: string, options: EnsureOptions = {}): Promise<Ensured> {
+  const recipe = await recipeFor(context, name);
+  if (!recipe) return ensureImage(context, name, options);
+  return ensureRecipe(context, recipe, options);
+}
+
+async function ensureRecipe(context: Context, recipe: Recipe, options: EnsureOptions): Promise<Ensured> {
+  const index = await new Registry(context.home).read();
+  const existing = index.images[recipe.name];
+  const parent = recipe.kind === 'role' ? index.images[recipe.parent] : undefined;
+  if (recipe.kind === 'role' && !parent) {
+    throw new UserError(`image ${recipe.name}: its parent ${recipe.parent} is not built`, `Build it first: make build IMAGE=${recipe.parent}`);
+  }
+  const digest = await recipeDigest(context, recipe, parent?.inputDigest);
   if (existing && !options.force) {
-    const digest = await inputDigest(context, image, source);
     if (existing.inputDigest === digest) return { record: existing, action: 'up to date' };
-    context.ui.info(`image ${name}: its inputs changed since it was built; rebuilding`);
+    context.ui.info(`image ${recipe.name}: ${recipe.kind === 'role' ? 'it or its parent changed' : 'its inputs changed'} since it was built; rebuilding`);
   }
   await cleanStaleBuilds(context);
+  return { record: await build(context, recipe, parent, digest, options), action: 'built' };
+}
+
+async function build(context: Context, recipe: Recipe, parent: ImageRecord | undefined, digest: string, options: EnsureOptions): Promise<ImageRecord> {
+  if (recipe.kind === 'role') return buildRoleImage(context, recipe, parent as ImageRecord, digest, options.onStep);
+  const source = recipe.source;
   switch (source.type) {
     case 'debootstrap':
       if (source.distro !== 'debian') {
         throw new UserError(
-          `image ${name}: the base box builder makes Debian images only so far; ${source.distro} ${source.suite} cannot be built yet`,
+          `image ${recipe.name}: the base box builder makes Debian images only so far; ${source.distro} ${source.suite} cannot be built yet`,
           'Use images/debian-12.yaml, or a qcow2 source with an Ubuntu cloud image (see README: Images).',
         );
       }
-      return { record: await buildDebootstrapImage(context, image, source), action: 'built' };
+      return buildDebootstrapImage(context, recipe.image, source, options.onStep);
     case 'qcow2':
-      return { record: await buildQcow2Image(context, image, source), action: 'built' };
+      return buildQcow2Image(context, recipe.image, source);
     case 'box':
-      return { record: await buildBoxImage(context, image, source), action: 'built' };
+      return buildBoxImage(context, recipe.image, source);
   }
 }
 
-/** The digest of everything a base image is made from, per source type; equal to the record's when nothing changed. */
-async function inputDigest(context: Context, image: DefinedImage, source: ImageSource): Promise<string> {
-  switch (source.type) {
-    case 'debootstrap':
-      return baseInputDigest(context, image, await resolveMirror(source));
-    case 'qcow2':
-      return qcow2InputDigest(image, source);
-    case 'box':
-      return boxInputDigest(image, await resolveVagrantBox(context, image.name, source));
-  }
-}
-
-/** The image a new machine of a role boots: the role's own image if it is built, else the nearest built or buildable ancestor. */
+/**
+ * The image a new machine of a role boots. By default the role's own image (built first if needed).
+ * With autoBuild off, the nearest image of its chain that is already built, and the role's features
+ * are provisioned at first boot.
+ */
 export async function imageForRole(
   context: Context,
   role: { name: string; image: string; parent: string },
+  options: { autoBuild: boolean },
 ): Promise<{ image: string; fallback: boolean }> {
-  const registry = new Registry(context.home);
-  if (await registry.get(role.image)) return { image: role.image, fallback: false };
-  if (await loadImageDefinition(context.projectRoot, role.image, context.env).then((image) => Boolean(image?.definition.source))) {
-    return { image: role.image, fallback: false };
-  }
-  return { image: role.parent, fallback: true };
+  const index = await new Registry(context.home).read();
+  if (index.images[role.image] || options.autoBuild) return { image: role.image, fallback: false };
+  const chain = await recipeChain(context, role.image);
+  const built = chain.map((recipe) => recipe.name).reverse().find((name) => index.images[name]);
+  return { image: built ?? chain[0]?.name ?? role.parent, fallback: true };
 }

@@ -43,6 +43,8 @@ export interface FinishedBox {
   virtualSizeBytes: number;
   inputDigest: string;
   log: BuildLog;
+  /** For a role image: its role, its parent and the features baked into it. */
+  lineage?: { kind: 'role' | 'custom'; role: string | null; parent: string; features: string[] };
 }
 
 /**
@@ -59,16 +61,16 @@ export async function registerBox(context: Context, plan: BuildPlan, finished: F
   await addBox(context.runner, plan.workDir, plan.box, plan.version, finished.built, sha256);
   const record: ImageRecord = {
     name: plan.name,
-    kind: 'base',
-    role: null,
+    kind: finished.lineage?.kind ?? 'base',
+    role: finished.lineage?.role ?? null,
     source: finished.source,
-    parent: null,
+    parent: finished.lineage?.parent ?? null,
     created: plan.created.toISOString(),
     sizeBytes: await fileSize(finished.built),
     virtualSizeBytes: finished.virtualSizeBytes,
     sha256,
     inputDigest: finished.inputDigest,
-    features: [],
+    features: finished.lineage?.features ?? [],
     file: plan.file,
     box: plan.box,
     boxVersion: plan.version,

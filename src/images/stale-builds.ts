@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { isProcessAlive } from '../process-alive.js';
 
 /*
  * A build killed outright (SIGKILL, power loss) runs no cleanup: its work folder, and possibly a mount
@@ -44,15 +45,6 @@ export function findStaleWork(
     });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * SIGKILL on vmlab does not stop the builder it started (a separate process that goes on in the
  * folder), so a folder is also in use while any process names it on its command line.
@@ -71,7 +63,7 @@ export async function cleanStaleBuilds(context: Context): Promise<void> {
   const loopList = await context.runner.run('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], { readOnly: true, check: false }).catch(() => ({ stdout: '' }));
   const loops = (JSON.parse(loopList.stdout || '{"loopdevices":[]}') as { loopdevices: { name: string; 'back-file': string | null }[] }).loopdevices;
   const running = await commandLines();
-  const alive = (pid: number, dir: string) => processAlive(pid) || running.some((line) => line.includes(dir));
+  const alive = (pid: number, dir: string) => isProcessAlive(pid) || running.some((line) => line.includes(dir));
   for (const stale of findStaleWork(tmpDir, entries, alive, mounts, loops)) {
     context.ui.info(`cleaning up after an interrupted build: ${stale.dir}`);
     for (const mount of stale.mounts) {
