@@ -18,6 +18,7 @@ export VMLAB_MEMORY := $(value MEMORY)
 export VMLAB_DISK := $(value DISK)
 export VMLAB_CMD := $(value CMD)
 export VMLAB_ROLE_ARG := $(value ROLE)
+export VMLAB_JOB := $(value JOB)
 export DRIVER
 
 on = $(if $(filter 1 yes true,$(1)),$(2))
@@ -25,6 +26,8 @@ FLAGS = $(call on,$(DRY_RUN),--dry-run) $(call on,$(JSON),--json) $(call on,$(YE
         $(call on,$(QUIET),--quiet) $(call on,$(VERBOSE),--verbose)
 # The make targets set the host up when it is not ready (VMLAB_AUTO_SETUP=0 turns that off).
 SETUP_FLAG = $(if $(filter 0 no false,$(VMLAB_AUTO_SETUP)),,--setup)
+# AUTO_BUILD=0: do not build a missing role image; boot its nearest built ancestor and provision instead.
+SETUP_FLAG += $(if $(filter 0 no false,$(AUTO_BUILD)),--no-auto-build)
 VMLAB = node bin/vmlab $(FLAGS)
 
 # The CLI is built on demand: `make <anything>` works straight after a clone.
@@ -45,7 +48,7 @@ $(CLI): node_modules/.installed tsconfig.json $(SOURCES)
 
 ##@ Machines
 create-%: export VMLAB_ROLE = $*
-create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK=]: declare and boot a VM of a role
+create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
 	@$(VMLAB) create "$$VMLAB_ROLE" $(SETUP_FLAG) --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
 
 dev-vm: $(CLI) ## a base VM called dev
@@ -76,8 +79,17 @@ roles: $(CLI) ## the roles and their defaults (JSON=1)
 	@$(VMLAB) roles
 
 ##@ Images
-build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1]: build an image unless it is up to date
-	@$(VMLAB) build "$$VMLAB_IMAGE" --role "$$VMLAB_ROLE_ARG" $(call on,$(FORCE),--force)
+build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
+	@$(VMLAB) build "$$VMLAB_IMAGE" --role "$$VMLAB_ROLE_ARG" $(call on,$(FORCE),--force) $(call on,$(BG),--background)
+
+queue: $(CLI) ## the build queue: step, percent, ETA of every job (JSON=1)
+	@$(VMLAB) queue
+
+queue-log: $(CLI) ## queue-log JOB=..: a build job's log
+	@$(VMLAB) queue-log "$$VMLAB_JOB"
+
+queue-cancel: $(CLI) ## queue-cancel JOB=..: cancel a queued or running build
+	@$(VMLAB) queue-cancel "$$VMLAB_JOB"
 
 images: $(CLI) ## the image registry: kind, parent, size, age (JSON=1)
 	@$(VMLAB) images
@@ -113,4 +125,4 @@ help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z%-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles build images image-rm images-verify setup doctor cli test lint clean help
+.PHONY: dev-vm web-vm start stop ssh delete list render roles build queue queue-log queue-cancel images image-rm images-verify setup doctor cli test lint clean help

@@ -10,8 +10,10 @@ import { stopMachine } from './commands/stop.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
 import { UserError } from './errors.js';
 import { doctor, setup } from './commands/host.js';
-import { buildImage, listImages, removeImage, verifyImages } from './commands/images.js';
+import { listImages, removeImage, verifyImages } from './commands/images.js';
 import { loadRoles, requireRole } from './roles/load-roles.js';
+import { buildImage, buildOne } from './commands/build.js';
+import { cancelQueueJob, runWorkerCommand, showJobLog, showQueue } from './commands/queue.js';
 
 /** What a command handler reports back to main: the process exit code. */
 export interface Outcome {
@@ -52,11 +54,13 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('cpus', { type: 'string', describe: 'vCPUs' })
           .option('memory', { type: 'string', describe: 'memory in MiB' })
           .option('disk', { type: 'string', describe: 'disk in GiB' })
-          .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' }),
+          .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' })
+          .option('auto-build', { type: 'boolean', default: true, describe: "build the role's image if missing (--no-auto-build: provision on first boot)" }),
       async (args) => {
         await createMachine(context(args), {
           role: args.role,
           setupIfNeeded: args.setup === true,
+          autoBuild: args.autoBuild !== false,
           name: args.name || undefined,
           image: args.image || undefined,
           cpus: wholeNumber('CPUS', args.cpus),
@@ -92,15 +96,24 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         y
           .positional('image', { type: 'string' })
           .option('role', { type: 'string', describe: "build the role's image" })
-          .option('force', { type: 'boolean', describe: 'rebuild even when up to date' }),
+          .option('force', { type: 'boolean', describe: 'rebuild even when up to date' })
+          .option('background', { type: 'boolean', describe: 'queue the build and return at once (BG=1)' }),
       async (args) => {
         const ctx = context(args);
         const image = args.image || (args.role ? requireRole(await loadRoles(ctx.projectRoot), args.role).image : undefined);
         if (!image) throw new UserError('which image? build needs IMAGE or ROLE', 'Example: make build IMAGE=debian-12', 2);
-        await buildImage(ctx, image, args.force === true);
+        await buildImage(ctx, image, { force: args.force === true, background: args.background === true });
       },
     )
     .command('images', 'the image registry', {}, async (args) => listImages(context(args)))
+    .command('queue', 'the build queue: each job with its step, percent and ETA', {}, async (args) => showQueue(context(args)))
+    .command('queue-log [job]', "a build job's log", (y) => y.positional('job', { type: 'string' }), async (args) =>
+      showJobLog(context(args), jobId(args.job, 'queue-log')),
+    )
+    .command('queue-cancel [job]', 'cancel a queued or running build', (y) => y.positional('job', { type: 'string' }), async (args) =>
+      cancelQueueJob(context(args), jobId(args.job, 'queue-cancel')),
+    )
+    .command('worker', false, {}, async (args) => runWorkerCommand(context(args), buildOne))
     .command('image-rm [image]', 'remove an image, its Vagrant box and its pool volumes', (y) => y.positional('image', { type: 'string' }), async (args) => {
       if (!args.image) throw new UserError('which image? image-rm needs IMAGE', 'Example: make image-rm IMAGE=web-golden', 2);
       await removeImage(context(args), args.image);
@@ -120,6 +133,11 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       if (error) throw error;
       throw new UserError(message, 'See: vmlab --help (or make help)', 2);
     });
+}
+
+function jobId(job: string | undefined, command: string): string {
+  if (!job) throw new UserError(`which job? ${command} needs JOB`, `See the jobs: make queue; then: make ${command} JOB=<id>`, 2);
+  return job;
 }
 
 function nameArg<T>(y: Argv<T>) {

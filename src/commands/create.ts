@@ -8,8 +8,8 @@ import { requireRole } from '../roles/load-roles.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { zodIssues } from '../yaml-file.js';
 import { bringUp } from './start.js';
-import { DryRunStop } from '../images/build-base-image.js';
-import { ensureImage, imageForRole } from '../images/ensure-image.js';
+import { imageForRole } from '../images/ensure-image.js';
+import { buildImage } from './build.js';
 import { Registry } from '../images/registry.js';
 import { kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
 import { probeKvm } from '../host/kvm-probe.js';
@@ -18,6 +18,8 @@ export interface CreateRequest {
   role: string;
   /** Set up the host first when it is not ready (the make targets ask for this). */
   setupIfNeeded?: boolean;
+  /** false: do not build a missing role image; boot the nearest built ancestor and provision instead. */
+  autoBuild?: boolean;
   name?: string;
   image?: string;
   cpus?: number;
@@ -46,14 +48,12 @@ export async function createMachine(context: Context, request: CreateRequest): P
 
   let pinned: string | undefined = request.image;
   if (!existing) {
-    const target = request.image ? { image: request.image, fallback: false } : await imageForRole(context, role);
+    const target = request.image ? { image: request.image, fallback: false } : await imageForRole(context, role, { autoBuild: request.autoBuild !== false });
     if (target.fallback) {
-      context.ui.info(`image ${role.image} is not built: ${name} boots ${target.image} and provisions ${role.features.join(', ')} at first boot`);
+      context.ui.info(`image ${role.image} is not built (AUTO_BUILD=0): ${name} boots ${target.image} and provisions the rest of ${role.name}'s features at first boot`);
       pinned = target.image;
     }
-    await ensureImage(context, target.image).catch((error: unknown) => {
-      if (!(error instanceof DryRunStop)) throw error;
-    });
+    await buildImage(context, target.image, { force: false, background: false });
     if (!context.dryRun) await probeKvmIfNeeded(context, target.image);
   }
   const fresh = await loadWorkspace(context);

@@ -10,7 +10,8 @@ import { DryRunStop } from '../images/build-base-image.js';
 import { ensureImage } from '../images/ensure-image.js';
 import { seedVolumeName } from '../images/nocloud-seed.js';
 import { childrenOf, Registry } from '../images/registry.js';
-import type { ImageRecord } from '../images/registry-schema.js';
+import type { ImageRecord, RegistryIndex } from '../images/registry-schema.js';
+import { chainFreshness, recipeChain, recipeFor } from '../images/image-graph.js';
 import { poolVolumePrefix, removeBox } from '../images/vagrant-boxes.js';
 import { loadWorkspace, resolveMachines } from '../lab/workspace.js';
 import { checkImageName } from '../names.js';
@@ -18,30 +19,22 @@ import { renderTable } from '../ui/ui.js';
 
 const MiB = 2 ** 20;
 
-export async function buildImage(context: Context, name: string, force: boolean): Promise<void> {
-  checkImageName(name);
-  const started = Date.now();
-  try {
-    const { record, action } = await ensureImage(context, name, { force });
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    context.ui.info(action === 'up to date' ? `image ${name} is up to date (${seconds} s)` : `built image ${name} in ${seconds} s: ${(record.sizeBytes / MiB).toFixed(0)} MiB`);
-  } catch (error) {
-    if (!(error instanceof DryRunStop)) throw error;
-  }
-}
-
 export async function listImages(context: Context): Promise<void> {
   const index = await new Registry(context.home).read();
-  const images = Object.values(index.images).sort((a, b) => a.name.localeCompare(b.name));
+  const states = await imageStates(context, index);
+  const images = Object.values(index.images)
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((image) => ({ ...image, state: states.get(image.name) ?? 'current' }));
   const now = Date.now();
   context.ui.result(images, () =>
     images.length === 0
       ? 'No images yet. The first make create-<role> builds the base image, or: make build IMAGE=debian-12'
       : renderTable(
-          ['NAME', 'KIND', 'ROLE', 'PARENT', 'SIZE', 'VIRTUAL', 'AGE', 'BUILT IN', 'SOURCE'],
+          ['NAME', 'KIND', 'STATE', 'ROLE', 'PARENT', 'SIZE', 'VIRTUAL', 'AGE', 'BUILT IN', 'SOURCE'],
           images.map((image) => [
             image.name,
             image.kind,
+            image.state,
             image.role ?? '-',
             image.parent ?? '-',
             `${(image.sizeBytes / MiB).toFixed(0)} MiB`,
@@ -52,6 +45,23 @@ export async function listImages(context: Context): Promise<void> {
           ]),
         ),
   );
+}
+
+/**
+ * current: built from the inputs it has now; stale: its inputs or its parent changed since (the next
+ * build rebuilds it); custom: an exported image, taken as it is.
+ */
+async function imageStates(context: Context, index: RegistryIndex): Promise<Map<string, string>> {
+  const states = new Map<string, string>();
+  for (const record of Object.values(index.images)) {
+    if (!(await recipeFor(context, record.name))) {
+      states.set(record.name, record.kind === 'custom' ? 'custom' : 'current');
+      continue;
+    }
+    const freshness = await chainFreshness(context, await recipeChain(context, record.name), index).catch(() => undefined);
+    states.set(record.name, freshness?.get(record.name) === 'current' ? 'current' : 'stale');
+  }
+  return states;
 }
 
 function age(ms: number): string {

@@ -39,6 +39,8 @@ describe('base images from a qcow2 or a Vagrant box (VMLAB_IMAGES_DIR)', () => {
     expect(result.stderr).toContain(`image cloud: sha256 mismatch for disk.qcow2: expected ${WRONG_SHA}, actual ${DISK_SHA}`);
     expect(await sandbox.snapshot()).toEqual(before);
     expect(await sandbox.calls()).toEqual([]);
+    const queue = JSON.parse((await sandbox.make(['queue', 'JSON=1'], env)).stdout) as { image: string; state: string; error: string }[];
+    expect(queue).toEqual([expect.objectContaining({ image: 'cloud', state: 'failed', error: expect.stringContaining('sha256 mismatch') })]);
     const images = JSON.parse((await sandbox.cli(['images', '--json'], env)).stdout) as { name: string }[];
     expect(images.map((image) => image.name)).toEqual(['debian-12', 'docker']);
   });

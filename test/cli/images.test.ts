@@ -15,8 +15,8 @@ describe('the image registry through make', () => {
   it('images lists every image with kind, parent and size; JSON=1 gives the records', async () => {
     const table = await sandbox.make(['images']);
     expect(table.exitCode, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/NAME\s+KIND\s+ROLE\s+PARENT\s+SIZE/);
-    expect(table.stdout).toMatch(/docker\s+role\s+docker\s+debian-12\s+120 MiB\s+8 GiB/);
+    expect(table.stdout).toMatch(/NAME\s+KIND\s+STATE\s+ROLE\s+PARENT\s+SIZE/);
+    expect(table.stdout).toMatch(/docker\s+role\s+current\s+docker\s+debian-12\s+120 MiB\s+8 GiB/);
     const json = JSON.parse((await sandbox.make(['images', 'JSON=1'])).stdout) as { name: string }[];
     expect(json.map((image) => image.name)).toEqual(['debian-12', 'docker']);
   });

@@ -3,9 +3,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { UserError } from '../../src/errors.js';
+import type { BuildOne } from '../../src/queue/build-one.js';
 import type { Context } from '../../src/context.js';
-import { baseInputDigest, resolveMirror } from '../../src/images/build-base-image.js';
-import { loadImageDefinition } from '../../src/images/load-images.js';
+import { recipeChain, recipeDigest } from '../../src/images/image-graph.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
@@ -123,11 +126,11 @@ export class Sandbox {
    * inputs, so it counts as up to date), the docker role image, and a recorded KVM probe.
    */
   async seedImages(): Promise<void> {
-    const context = { projectRoot: REPO } as Context;
-    const image = await loadImageDefinition(REPO, 'debian-12');
-    const source = image?.definition.source;
-    if (!image || source?.type !== 'debootstrap') throw new Error('images/debian-12.yaml is not a debootstrap image');
-    const digest = await baseInputDigest(context, image, await resolveMirror(source));
+    const context = { projectRoot: REPO, env: {} } as Context;
+    const [base, docker] = await recipeChain(context, 'docker');
+    if (!base || !docker) throw new Error('the docker role image should stand on debian-12');
+    const digest = await recipeDigest(context, base, undefined);
+    const dockerDigest = await recipeDigest(context, docker, digest);
     const record = (name: string, extra: object) => ({
       name, kind: 'base', role: null, source: 'test', parent: null, created: '2026-11-20T10:00:00.000Z', sizeBytes: 120 * 2 ** 20,
       virtualSizeBytes: 8 * 2 ** 30, sha256: 'a'.repeat(64), inputDigest: digest, features: [], file: `${name}.box`,
@@ -137,7 +140,7 @@ export class Sandbox {
       version: 1,
       images: {
         'debian-12': record('debian-12', {}),
-        docker: record('docker', { kind: 'role', role: 'docker', parent: 'debian-12', inputDigest: 'b'.repeat(64), features: ['essentials', 'docker'] }),
+        docker: record('docker', { kind: 'role', role: 'docker', parent: 'debian-12', inputDigest: dockerDigest, features: ['essentials', 'docker'] }),
       },
     };
     await mkdir(path.join(this.home, 'images'), { recursive: true });
@@ -154,10 +157,14 @@ export class Sandbox {
     return readFile(path.join(this.labDir, 'Vagrantfile'), 'utf8').catch(() => undefined);
   }
 
-  /** lab.yaml, Vagrantfile and the registry folder as they are now: compare before and after. */
+  /**
+   * lab.yaml, the Vagrantfile and the registry as they are now: compare before and after. The build
+   * queue's jobs and the logs are history (a failed build is recorded as a failed job), not state.
+   */
   async snapshot(): Promise<Record<string, string | undefined>> {
     const files: Record<string, string | undefined> = { lab: await this.readLab(), vagrantfile: await this.readVagrantfile() };
     for (const name of await readdir(this.home, { recursive: true }).catch(() => [] as string[])) {
+      if (/^(queue|logs)(\/|$)/.test(name)) continue;
       files[`home/${name}`] = await readFile(path.join(this.home, name), 'utf8').catch(() => '<dir>');
     }
     return files;
@@ -166,4 +173,50 @@ export class Sandbox {
   async cleanup(): Promise<void> {
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * A fake image build for the queue tests: FAKE_BUILD_STEPS steps (default 2) of FAKE_BUILD_STEP_MS each
+ * (default 10), failing for the images listed in FAKE_BUILD_FAIL; on cancel it logs its clean-up and stops.
+ */
+export function fakeBuildOne(env: Record<string, string | undefined> = process.env, built: string[] = []): BuildOne {
+  return async (context, image, { onStep, log, signal }) => {
+    const steps = Number(env.FAKE_BUILD_STEPS ?? 2);
+    const stepMs = Number(env.FAKE_BUILD_STEP_MS ?? 10);
+    for (let step = 1; step <= steps; step++) {
+      onStep(`${step}/${steps} fake step ${step}`, ((step - 1) / steps) * 100);
+      log(`fake builder output for ${image}, step ${step}`);
+      try {
+        await sleep(stepMs, undefined, { signal });
+      } catch {
+        log(`fake build of ${image}: cleaning up after cancel`);
+        throw new Error(`build of ${image} stopped`);
+      }
+    }
+    if ((env.FAKE_BUILD_FAIL ?? '').split(',').includes(image)) throw new UserError(`building image ${image} failed (exit 1)`);
+    built.push(image);
+    context.ui.info(`fake build of ${image} finished`);
+  };
+}
+
+/** A separate worker process (runWorker with fakeBuildOne), run from the TypeScript sources through vite-node. */
+export async function queueWorkerArgv(dir: string): Promise<string[]> {
+  const script = path.join(dir, 'queue-worker.ts');
+  await writeFile(
+    script,
+    [
+      `import { createContext } from ${JSON.stringify(path.join(REPO, 'src/context.ts'))};`,
+      `import { runWorker } from ${JSON.stringify(path.join(REPO, 'src/queue/worker.ts'))};`,
+      `import { fakeBuildOne } from ${JSON.stringify(path.join(REPO, 'test/support/fakes.ts'))};`,
+      // vite-node's dev server exits on SIGTERM; a vmlab worker handles SIGTERM itself (make queue-cancel).
+      `process.removeAllListeners('SIGTERM');`,
+      `const run = await runWorker(createContext({}, process.env), fakeBuildOne(process.env), { progressIntervalMs: 100 });`,
+      `process.stdout.write(JSON.stringify(run) + '\\n');`,
+    ].join('\n'),
+  );
+  return [path.join(REPO, 'node_modules/vite-node/vite-node.mjs'), script];
+}
+
+export async function spawnQueueWorker(dir: string, env: Record<string, string>): Promise<ChildProcess> {
+  return spawn(process.execPath, await queueWorkerArgv(dir), { cwd: REPO, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
