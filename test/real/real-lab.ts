@@ -1,0 +1,78 @@
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { REPO } from '../support/fakes.js';
+
+/**
+ * One real-VM test lab: its own lab folder and registry (VMLAB_HOME), and optionally its own copy of the
+ * project (roles, scripts, images) so a test may change a feature script without touching the repository.
+ * Everything it creates in libvirt is named vmlab-<id>-*; cleanup() removes it all, first the way a user
+ * would, then by name through virsh and vagrant, so that even a broken Vagrantfile leaves nothing behind.
+ */
+export class RealLab {
+  readonly id: string;
+  root = '';
+  env: Record<string, string> = {};
+
+  constructor(tag: string) {
+    this.id = `${tag}${process.pid.toString(36)}`;
+  }
+
+  async open(options: { copyProject?: boolean } = {}): Promise<void> {
+    this.root = await mkdtemp(`/var/tmp/vmlab-${this.id}-`);
+    const labDir = path.join(this.root, 'lab');
+    await mkdir(labDir, { recursive: true });
+    await writeFile(path.join(labDir, 'lab.yaml'), `# real-VM ring\nname: ${this.id}\nmachines: {}\n`);
+    this.env = { ...(process.env as Record<string, string>), VMLAB_LAB_DIR: labDir, VMLAB_HOME: path.join(this.root, 'home'), NO_COLOR: '1' };
+    if (options.copyProject) {
+      const project = path.join(this.root, 'project');
+      for (const entry of ['roles', 'scripts', 'images', 'Vagrantfile.hbs']) await cp(path.join(REPO, entry), path.join(project, entry), { recursive: true });
+      this.env.VMLAB_PROJECT_ROOT = project;
+    }
+  }
+
+  get project(): string {
+    return this.env.VMLAB_PROJECT_ROOT ?? REPO;
+  }
+
+  domain(machine: string): string {
+    return `vmlab-${this.id}-${machine}`;
+  }
+
+  make(args: string[]) {
+    return execa('make', ['-s', '-C', REPO, ...args], { env: this.env, reject: false, all: true, stdin: 'ignore', timeout: 1_500_000 });
+  }
+
+  async virsh(args: string[]): Promise<string> {
+    return (await execa('virsh', ['-c', 'qemu:///system', ...args], { reject: false })).stdout;
+  }
+
+  async images(): Promise<{ name: string; kind: string; state: string; created: string; boxVersion: string; box: string; sizeBytes: number }[]> {
+    return JSON.parse((await this.make(['images', 'JSON=1'])).stdout || '[]');
+  }
+
+  async cleanup(machines: string[]): Promise<void> {
+    if (!this.root) return;
+    for (const machine of machines) await this.make(['delete', `NAME=${machine}`, 'YES=1']);
+    const images = await this.images().catch(() => []);
+    // Children before parents: image-rm refuses a parent with children.
+    for (const image of [...images].sort((a, b) => (a.kind === 'base' ? 1 : 0) - (b.kind === 'base' ? 1 : 0))) {
+      await this.make(['image-rm', `IMAGE=${image.name}`, 'YES=1']);
+    }
+    const prefix = `vmlab-${this.id}-`;
+    for (const name of (await this.virsh(['list', '--all', '--name'])).split('\n').filter((line) => line.startsWith(prefix))) {
+      await this.virsh(['destroy', name]);
+      await this.virsh(['undefine', name, '--remove-all-storage']);
+    }
+    const volumes = (await this.virsh(['vol-list', 'default'])).split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '');
+    const boxVolume = (volume: string) => images.some((image) => volume.startsWith(`${image.box.replaceAll('/', '-VAGRANTSLASH-')}_vagrant_box_image_${image.boxVersion}_`));
+    for (const volume of volumes.filter((name) => name.startsWith(prefix) || boxVolume(name))) await this.virsh(['vol-delete', '--pool', 'default', volume]);
+    for (const image of images) {
+      await execa('vagrant', ['box', 'remove', image.box, '--provider', 'libvirt', '--box-version', image.boxVersion, '--force'], {
+        reject: false,
+        env: { ...this.env, VAGRANT_CHECKPOINT_DISABLE: '1' },
+      });
+    }
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
