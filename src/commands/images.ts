@@ -89,8 +89,11 @@ export async function removeImage(context: Context, name: string): Promise<void>
   await checkLibvirt(context);
   const virsh = new Virsh(context.runner, context.libvirtUri);
   // Only this registry's version: another checkout on the same host may have its own version of the box.
+  const versions = [record.boxVersion, ...record.retiredVersions];
   const volumes = (await virsh.volumes(context.pool)).filter(
-    (volume) => volume.name.startsWith(`${poolVolumePrefix(record.box)}${record.boxVersion}_`) || volume.name === seedVolumeName(name, record.boxVersion),
+    (volume) =>
+      versions.some((version) => volume.name.startsWith(`${poolVolumePrefix(record.box)}${version}_`)) ||
+      volume.name === seedVolumeName(name, record.boxVersion),
   );
   await removeBox(context.runner, record.box, record.boxVersion);
   for (const volume of volumes) await virsh.change(virshArgs.volDelete(context.pool, volume.name));

@@ -6,7 +6,7 @@ import type { BuildLog } from './build-log.js';
 import { fileSize, sha256File } from './box-files.js';
 import type { ImageRecord } from './registry-schema.js';
 import { Registry } from './registry.js';
-import { addBox, boxVersion, removeBox } from './vagrant-boxes.js';
+import { addBox, boxVersion, removeBox, removeUnusedVolumes } from './vagrant-boxes.js';
 
 /** The names one build of an image uses: its Vagrant box version, its box file and its temporary folder. */
 export interface BuildPlan {
@@ -74,6 +74,7 @@ export async function registerBox(context: Context, plan: BuildPlan, finished: F
     file: plan.file,
     box: plan.box,
     boxVersion: plan.version,
+    retiredVersions: [],
     buildSeconds: Math.round((Date.now() - plan.started) / 1000),
   };
   const target = path.join(registry.imageDir(plan.name), plan.file);
@@ -88,13 +89,25 @@ export async function registerBox(context: Context, plan: BuildPlan, finished: F
     await rm(target, { force: true });
     throw error;
   }
-  if (previous && previous.boxVersion !== plan.version) await retire(context, registry, previous);
+  if (previous && previous.boxVersion !== plan.version) {
+    const kept = await retire(context, registry, previous);
+    if (kept.length) {
+      await registry.update((index) => {
+        const current = index.images[plan.name];
+        if (current) current.retiredVersions = [...new Set([...current.retiredVersions, ...kept])];
+      });
+    }
+  }
   await finished.log.line(`done in ${record.buildSeconds}s: ${record.sizeBytes} bytes, sha256 ${sha256}`);
   return record;
 }
 
-/** The previous build's box file and Vagrant box version; its pool volume stays for VMs that use it. */
-async function retire(context: Context, registry: Registry, previous: ImageRecord): Promise<void> {
+/**
+ * Retire the previous build: its box file and Vagrant box version go; its pool volume (and those of
+ * earlier retired builds) goes too unless a VM's disk still stands on it. Returns the versions kept.
+ */
+async function retire(context: Context, registry: Registry, previous: ImageRecord): Promise<string[]> {
   await rm(registry.boxFile(previous), { force: true });
   await removeBox(context.runner, previous.box, previous.boxVersion);
+  return removeUnusedVolumes(context, previous.box, [previous.boxVersion, ...previous.retiredVersions]);
 }

@@ -21,6 +21,8 @@ export const imageRecordSchema = z
     file: z.string(),
     box: z.string(),
     boxVersion: z.string(),
+    /** Earlier builds whose pool volume still carried a VM when they were replaced; image-rm removes them. */
+    retiredVersions: z.array(z.string()).default([]),
     /** Seconds the build took; the ETA of later builds comes from these. */
     buildSeconds: z.number().nonnegative().optional(),
   })

@@ -2,7 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VAGRANT_ENV } from '../adapters/vagrant.js';
+import { Virsh, virshArgs } from '../adapters/virsh.js';
+import type { Context } from '../context.js';
 import type { Runner } from '../runner.js';
+import { filesInUse } from './volumes-in-use.js';
 
 /**
  * Boxes are added through a small catalog file so that each build gets its own version: a rebuilt
@@ -34,4 +37,22 @@ export async function addBox(runner: Runner, workDir: string, box: string, versi
 export async function removeBox(runner: Runner, box: string, version?: string): Promise<void> {
   const which = version ? ['--box-version', version] : ['--all'];
   await runner.run('vagrant', ['box', 'remove', box, '--provider', 'libvirt', ...which, '--force'], { env: VAGRANT_ENV, check: false });
+}
+
+/**
+ * Delete the pool volumes of these versions of a box that no VM's disk stands on; returns the
+ * versions whose volume is still in use (kept).
+ */
+export async function removeUnusedVolumes(context: Context, box: string, versions: string[]): Promise<string[]> {
+  const virsh = new Virsh(context.runner, context.libvirtUri);
+  const volumes = await virsh.volumes(context.pool);
+  const inUse = await filesInUse(context);
+  const kept: string[] = [];
+  for (const version of versions) {
+    for (const volume of volumes.filter((candidate) => candidate.name.startsWith(`${poolVolumePrefix(box)}${version}_`))) {
+      if (inUse.has(volume.path)) kept.push(version);
+      else await virsh.change(virshArgs.volDelete(context.pool, volume.name));
+    }
+  }
+  return kept;
 }

@@ -18,7 +18,12 @@ export function roleImageSuite(): void {
   describe.sequential('role images through the build queue', () => {
     const lab = new RealLab('ri');
     const jobs = async (): Promise<Job[]> => JSON.parse((await lab.make(['queue', 'JSON=1'])).stdout || '[]');
-    const record = async (name: string) => (await lab.images()).find((image) => image.name === name);
+    const versions = new Set<string>();
+    const record = async (name: string) => {
+      const found = (await lab.images()).find((image) => image.name === name);
+      if (found) versions.add(`${found.box.replaceAll('/', '-VAGRANTSLASH-')}_vagrant_box_image_${found.boxVersion}_`);
+      return found;
+    };
     beforeAll(() => lab.open({ copyProject: true }));
     afterAll(() => lab.cleanup(['web']), 900_000);
 
@@ -91,5 +96,16 @@ export function roleImageSuite(): void {
       expect((await record('docker'))?.created).not.toBe(before?.created);
       expect(await readFile(path.join(lab.env.VMLAB_HOME!, 'images/index.json'), 'utf8')).toContain('"docker"');
     }, 2_400_000);
+
+    it('delete and image-rm leave no pool volume of any version built here, even one a VM used', async () => {
+      expect((await lab.make(['delete', 'NAME=web', 'YES=1'])).exitCode).toBe(0);
+      for (const image of ['docker', 'debian-12']) {
+        const removed = await lab.make(['image-rm', `IMAGE=${image}`, 'YES=1']);
+        expect(removed.exitCode, removed.all).toBe(0);
+      }
+      const volumes = await lab.virsh(['vol-list', 'default']);
+      expect(versions.size).toBeGreaterThan(2);
+      for (const version of versions) expect(volumes).not.toContain(version);
+    }, 300_000);
   });
 }

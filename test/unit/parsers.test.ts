@@ -59,3 +59,16 @@ describe('vagrant', () => {
     ).toEqual([{ name: 'vmlab/debian-12', provider: 'libvirt', version: '0' }]);
   });
 });
+
+describe('qemu-img backing chains', () => {
+  it('lists the disk and every file under it', async () => {
+    const { parseBackingChain } = await import('../../src/images/volumes-in-use.js');
+    const stdout = JSON.stringify([
+      { filename: '/var/lib/libvirt/images/vmlab-lab-web.img', 'full-backing-filename': '/var/lib/libvirt/images/vmlab-VAGRANTSLASH-docker_vagrant_box_image_0.1_box.img' },
+      { filename: '/var/lib/libvirt/images/vmlab-VAGRANTSLASH-docker_vagrant_box_image_0.1_box.img' },
+    ]);
+    expect(new Set(parseBackingChain(stdout))).toEqual(
+      new Set(['/var/lib/libvirt/images/vmlab-lab-web.img', '/var/lib/libvirt/images/vmlab-VAGRANTSLASH-docker_vagrant_box_image_0.1_box.img']),
+    );
+  });
+});

@@ -14,7 +14,7 @@ afterEach(async () => rm(home, { recursive: true, force: true }));
 
 const record = (name: string): ImageRecord => ({
   name, kind: 'base', role: null, source: 'test', parent: null, created: '2026-11-21T00:00:00.000Z', sizeBytes: 1, virtualSizeBytes: 2,
-  sha256: '0'.repeat(64), inputDigest: 'x', features: [], file: `${name}.box`, box: `vmlab/${name}`, boxVersion: '0.1',
+  sha256: '0'.repeat(64), inputDigest: 'x', features: [], file: `${name}.box`, box: `vmlab/${name}`, boxVersion: '0.1', retiredVersions: [],
 });
 
 describe('image registry', () => {
