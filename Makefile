@@ -115,7 +115,7 @@ test: $(CLI) lint ## all tests: pure, CLI against fake tools, real VMs where the
 
 lint: node_modules/.installed ## type-check and shellcheck the scripts
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
-	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/image/*.sh; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/image/*.sh scripts/image/lib/*.sh; \
 	 else echo '*** shellcheck not installed: scripts not checked (apt-get install shellcheck) ***' >&2; fi
 
 clean: ## remove the built CLI (not your lab, not your images)

@@ -44,25 +44,14 @@
 
 set -euo pipefail
 
-readonly PROG=${0##*/}
-# Callers (sudo, IDE tasks) may not have the sbin directories on PATH.
-PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+# shellcheck source-path=SCRIPTDIR source=lib/builder.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/builder.sh"
+
 readonly TOTAL_STEPS=6
 readonly PART_START_SECTORS=2048            # 1 MiB
 readonly PART_START_BYTES=$((PART_START_SECTORS * 512))
 
 # ---------------------------------------------------------------- helpers ---
-
-die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-usage_error() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	printf 'Try: %s --help\n' "$PROG" >&2
-	exit 2
-}
 
 usage() {
 	cat <<EOF
@@ -84,34 +73,10 @@ mirror. Needs root. Progress lines on stdout: "STEP <n>/$TOTAL_STEPS <descriptio
 EOF
 }
 
-step_no=0
-step() {
-	step_no=$((step_no + 1))
-	printf 'STEP %d/%d %s\n' "$step_no" "$TOTAL_STEPS" "$*"
-}
-
-# Run a long command in the background, in its own session/process group, and
-# wait for it: SIGTERM/SIGINT then reach our trap at once (bash defers traps
-# while a foreground child runs), and the trap can stop the command together
-# with all its helpers (apt, dpkg, ...) by signalling that process group.
-# setsid does not fork here (a background job is not a group leader), so $!
-# is the process group id.
-CHILD=
-run() {
-	setsid "$@" &
-	CHILD=$!
-	wait "$CHILD"
-	CHILD=
-}
-
 # ------------------------------------------------------------ arguments ---
 
 distro='' suite='' mirror='' out='' workdir=''
 components=main size=8G hostname=vmlab
-
-need_value() {
-	[[ $# -ge 2 && -n $2 ]] || usage_error "option $1 needs a value"
-}
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -163,10 +128,7 @@ fi
 
 # ---------------------------------------------------------- host checks ---
 
-if [[ $EUID -ne 0 ]]; then
-	printf '%s: error: must run as root (needs loop devices, mount and chroot)\n' "$PROG" >&2
-	exit 3
-fi
+require_root
 
 # tool -> Debian package that provides it
 declare -A TOOL_PKG=(
@@ -193,99 +155,23 @@ for f in /usr/lib/syslinux/mbr/mbr.bin /usr/lib/EXTLINUX/mbr.bin /usr/share/sysl
 	if [[ -r $f ]]; then MBR_BIN=$f; break; fi
 done
 
-missing_tools=() missing_pkgs=()
-for t in "${!TOOL_PKG[@]}"; do
-	if ! command -v "$t" >/dev/null 2>&1; then
-		missing_tools+=("$t")
-		missing_pkgs+=("${TOOL_PKG[$t]}")
-	fi
-done
+check_tools
 for f in "${!FILE_PKG[@]}"; do
-	if [[ ! -r $f ]]; then
-		missing_tools+=("$f")
-		missing_pkgs+=("${FILE_PKG[$f]}")
-	fi
+	[[ -r $f ]] || note_missing "$f" "${FILE_PKG[$f]}"
 done
-if [[ -z $MBR_BIN ]]; then
-	missing_tools+=("mbr.bin (syslinux MBR boot code)")
-	missing_pkgs+=(syslinux-common)
-fi
-if [[ ${#missing_tools[@]} -gt 0 ]]; then
-	pkgs=$(printf '%s\n' "${missing_pkgs[@]}" | sort -u | tr '\n' ' ')
-	printf '%s: error: missing host tools: %s\n' "$PROG" "${missing_tools[*]}" >&2
-	printf '%s: install them with: apt-get install %s\n' "$PROG" "${pkgs% }" >&2
-	exit 3
-fi
+[[ -n $MBR_BIN ]] || note_missing "mbr.bin (syslinux MBR boot code)" syslinux-common
+exit_if_missing
 
 # ------------------------------------------------------- workspace/trap ---
 
-mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd -P)
-out_dir=$(dirname "$out")
-mkdir -p "$out_dir"
-out="$(cd "$out_dir" && pwd -P)/$(basename "$out")"
-partial="$out.partial"
-
-build=$(mktemp -d "$workdir/build-base-box.XXXXXX")
-chmod 0755 "$build"
+prepare_output
+make_build_dir build-base-box
 rootfs=$build/rootfs
 mnt=$build/mnt
 disk=$build/disk.raw
 stage=$build/box
-mkdir -p "$build/tmp" "$mnt" "$stage"
-export TMPDIR=$build/tmp
-LOOPDEV=
-
-# Mount points below $build, deepest first (mountinfo escapes blanks as \040).
-mounts_below_build() {
-	local _a _b _c _d mp _rest
-	while read -r _a _b _c _d mp _rest; do
-		mp=$(printf '%b' "$mp")
-		case $mp in "$build" | "$build"/*) printf '%s\n' "$mp" ;; esac
-	done </proc/self/mountinfo | sort -r
-}
-
-cleanup() {
-	local rc=$? mp i
-	set +e
-	trap - EXIT INT TERM HUP
-	if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-		kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
-		for ((i = 0; i < 60; i++)); do
-			kill -0 -- "-$CHILD" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL -- "-$CHILD" 2>/dev/null
-		wait "$CHILD" 2>/dev/null
-	fi
-	while read -r mp; do
-		[[ -n $mp ]] || continue
-		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ||
-			printf '%s: warning: could not unmount %s\n' "$PROG" "$mp" >&2
-	done < <(mounts_below_build)
-	if [[ -n $LOOPDEV ]]; then
-		losetup -d "$LOOPDEV" 2>/dev/null ||
-			printf '%s: warning: could not detach %s\n' "$PROG" "$LOOPDEV" >&2
-	fi
-	rm -f "$partial"
-	if [[ -z $(mounts_below_build) ]]; then
-		rm -rf --one-file-system "$build"
-	else
-		printf '%s: warning: mounts remain below %s; not removing it\n' "$PROG" "$build" >&2
-	fi
-	if [[ $rc -ne 0 ]]; then
-		printf '%s: failed (exit %d); %s was not written\n' "$PROG" "$rc" "$out" >&2
-	fi
-	exit "$rc"
-}
-on_signal() {
-	printf '%s: interrupted\n' "$PROG" >&2
-	exit "$1"
-}
-trap cleanup EXIT
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
-trap 'on_signal 129' HUP
+mkdir -p "$mnt" "$stage"
+set_traps
 
 # ------------------------------------------------- 1: bootstrap rootfs ---
 
@@ -583,9 +469,7 @@ hidden_now=$(od -An -tu4 -j $((PART_START_BYTES + 0x1C)) -N 4 "$disk" | tr -d ' 
 
 step "compress disk image to qcow2"
 
-run qemu-img convert -c -O qcow2 "$disk" "$stage/box.img"
-rm -f "$disk"
-qemu-img check -q "$stage/box.img" || die "qemu-img check failed on box.img"
+compress_disk "$disk" "$stage/box.img"
 
 # ---------------------------------------------------------- 6: package ---
 
@@ -603,12 +487,7 @@ Vagrant.configure("2") do |config|
   end
 end
 EOF
-# The disk is already compressed; a plain (uncompressed) tar avoids a second,
-# useless compression pass.
-run tar -C "$stage" --owner=0 --group=0 --numeric-owner \
-	-cf "$partial" metadata.json Vagrantfile box.img
-sync "$partial"
-mv -f "$partial" "$out"
+package_box "$stage"
 
 box_bytes=$(stat -c %s "$out")
 printf 'built %s (%d MiB, virtual disk %d GiB)\n' "$out" $((box_bytes / 1048576)) "$size_gib"

@@ -36,30 +36,15 @@
 
 set -euo pipefail
 
-readonly PROG=${0##*/}
-# Callers (sudo, IDE tasks) may not have the sbin directories on PATH.
-PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+# shellcheck source-path=SCRIPTDIR source=lib/builder.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/builder.sh"
+
 readonly GUEST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly GUEST_FEATURES=/opt/vmlab-features
 # Partition type of a Linux file system: MBR id, GPT "Linux filesystem", GPT "x86-64 root".
 readonly LINUX_PART_TYPES=' 83 0FC63DAF-8483-4772-8E79-3D69D8477DE4 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 '
 
 # ---------------------------------------------------------------- helpers ---
-
-die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-warn() {
-	printf '%s: warning: %s\n' "$PROG" "$*" >&2
-}
-
-usage_error() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	printf 'Try: %s --help\n' "$PROG" >&2
-	exit 2
-}
 
 usage() {
 	cat <<EOF
@@ -82,36 +67,11 @@ EOF
 }
 
 TOTAL_STEPS=0
-step_no=0
-step() {
-	step_no=$((step_no + 1))
-	printf 'STEP %d/%d %s\n' "$step_no" "$TOTAL_STEPS" "$*"
-}
-
-# Run a long command in the background, in its own session/process group, and
-# wait for it: SIGTERM/SIGINT then reach our trap at once (bash defers traps
-# while a foreground child runs), and the trap can stop the command together
-# with all its helpers (apt, dpkg, ...) by signalling that process group.
-# setsid does not fork here (a background job is not a group leader), so $!
-# is the process group id. Returns the command's exit status.
-CHILD=
-run() {
-	local rc=0
-	setsid "$@" &
-	CHILD=$!
-	wait "$CHILD" || rc=$?
-	CHILD=
-	return "$rc"
-}
 
 # ------------------------------------------------------------ arguments ---
 
 parent_box='' out='' workdir='' features_dir=''
 features=() env_vars=()
-
-need_value() {
-	[[ $# -ge 2 && -n $2 ]] || usage_error "option $1 needs a value"
-}
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -147,10 +107,7 @@ TOTAL_STEPS=$((5 + ${#features[@]}))
 
 # ---------------------------------------------------------- host checks ---
 
-if [[ $EUID -ne 0 ]]; then
-	printf '%s: error: must run as root (needs loop devices, mount and chroot)\n' "$PROG" >&2
-	exit 3
-fi
+require_root
 
 # tool -> Debian package that provides it
 declare -A TOOL_PKG=(
@@ -165,19 +122,8 @@ declare -A TOOL_PKG=(
 	[truncate]=coreutils
 	[tar]=tar
 )
-missing_tools=() missing_pkgs=()
-for t in "${!TOOL_PKG[@]}"; do
-	if ! command -v "$t" >/dev/null 2>&1; then
-		missing_tools+=("$t")
-		missing_pkgs+=("${TOOL_PKG[$t]}")
-	fi
-done
-if [[ ${#missing_tools[@]} -gt 0 ]]; then
-	pkgs=$(printf '%s\n' "${missing_pkgs[@]}" | sort -u | tr '\n' ' ')
-	printf '%s: error: missing host tools: %s\n' "$PROG" "${missing_tools[*]}" >&2
-	printf '%s: install them with: apt-get install %s\n' "$PROG" "${pkgs% }" >&2
-	exit 3
-fi
+check_tools
+exit_if_missing
 
 # The files (after the root check: a non-root caller may not be able to read them).
 [[ -f $parent_box && -r $parent_box ]] || usage_error "parent box not found: $parent_box"
@@ -191,32 +137,15 @@ done
 
 parent_box=$(cd "$(dirname "$parent_box")" && pwd -P)/$(basename "$parent_box")
 features_dir=$(cd "$features_dir" && pwd -P)
-mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd -P)
-out_dir=$(dirname "$out")
-mkdir -p "$out_dir"
-out="$(cd "$out_dir" && pwd -P)/$(basename "$out")"
-partial="$out.partial"
+prepare_output
 [[ $out != "$parent_box" ]] || usage_error "--out must differ from --parent-box"
 
-build=$(mktemp -d "$workdir/build-role-image.XXXXXX")
-chmod 0755 "$build"
+make_build_dir build-role-image
 parent=$build/parent
 root=$build/root
 disk=$build/disk.raw
 stage=$build/box
-mkdir -p "$build/tmp" "$parent" "$root" "$stage"
-export TMPDIR=$build/tmp
-LOOPDEV=
-
-# Mount points below $build, deepest first (mountinfo escapes blanks as \040).
-mounts_below_build() {
-	local _a _b _c _d mp _rest
-	while read -r _a _b _c _d mp _rest; do
-		mp=$(printf '%b' "$mp")
-		case $mp in "$build" | "$build"/*) printf '%s\n' "$mp" ;; esac
-	done </proc/self/mountinfo | sort -r
-}
+mkdir -p "$parent" "$root" "$stage"
 
 # Processes whose root directory is the image (a daemon a package script
 # started despite policy-rc.d, a gpg-agent, ...): they would keep it busy.
@@ -237,52 +166,8 @@ stop_chroot_processes() {
 	return 0
 }
 
-unmount_all() {
-	local mp
-	while read -r mp; do
-		[[ -n $mp ]] || continue
-		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ||
-			warn "could not unmount $mp"
-	done < <(mounts_below_build)
-}
-
-cleanup() {
-	local rc=$? i
-	set +e
-	trap - EXIT INT TERM HUP
-	if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-		kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
-		for ((i = 0; i < 60; i++)); do
-			kill -0 -- "-$CHILD" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL -- "-$CHILD" 2>/dev/null
-		wait "$CHILD" 2>/dev/null
-	fi
-	stop_chroot_processes
-	unmount_all
-	if [[ -n $LOOPDEV ]]; then
-		losetup -d "$LOOPDEV" 2>/dev/null || warn "could not detach $LOOPDEV"
-	fi
-	rm -f "$partial"
-	if [[ -z $(mounts_below_build) ]]; then
-		rm -rf --one-file-system "$build"
-	else
-		warn "mounts remain below $build; not removing it"
-	fi
-	if [[ $rc -ne 0 ]]; then
-		printf '%s: failed (exit %d); %s was not written\n' "$PROG" "$rc" "$out" >&2
-	fi
-	exit "$rc"
-}
-on_signal() {
-	printf '%s: interrupted\n' "$PROG" >&2
-	exit "$1"
-}
-trap cleanup EXIT
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
-trap 'on_signal 129' HUP
+CLEANUP_HOOK=stop_chroot_processes
+set_traps
 
 # ---------------------------------------------------- 1: unpack parent ---
 
@@ -419,21 +304,14 @@ LOOPDEV=
 
 step "compress disk"
 
-run qemu-img convert -c -O qcow2 "$disk" "$stage/box.img"
-rm -f "$disk"
-qemu-img check -q "$stage/box.img" || die "qemu-img check failed on box.img"
+compress_disk "$disk" "$stage/box.img"
 
 # ---------------------------------------------------- n+2: package box ---
 
 step "package box"
 
 cp "$parent/metadata.json" "$parent/Vagrantfile" "$stage/"
-# The disk is already compressed; a plain (uncompressed) tar avoids a second,
-# useless compression pass.
-run tar -C "$stage" --owner=0 --group=0 --numeric-owner \
-	-cf "$partial" metadata.json Vagrantfile box.img
-sync "$partial"
-mv -f "$partial" "$out"
+package_box "$stage"
 
 box_bytes=$(stat -c %s "$out")
 printf 'built %s (%d MiB; features: %s)\n' "$out" $((box_bytes / 1048576)) "${features[*]:-none}"

@@ -33,7 +33,8 @@ export async function resolveMirror(source: DebootstrapSource): Promise<string> 
 /** Everything that decides what the box contains; a change to any of it means a rebuild. */
 export async function baseInputDigest(context: Context, image: DefinedImage, mirror: string): Promise<string> {
   const script = await readFile(path.join(context.projectRoot, BUILDER_SCRIPT), 'utf8');
-  return createHash('sha256').update(JSON.stringify({ BUILDER_VERSION, definition: image.text, script, mirror })).digest('hex');
+  const builderLib = await readFile(path.join(context.projectRoot, 'scripts/image/lib/builder.sh'), 'utf8');
+  return createHash('sha256').update(JSON.stringify({ BUILDER_VERSION, definition: image.text, script, builderLib, mirror })).digest('hex');
 }
 
 /**

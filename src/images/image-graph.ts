@@ -79,9 +79,10 @@ export async function recipeDigest(context: Context, recipe: Recipe, parentDiges
   const features = await Promise.all(recipe.role.featureScripts.map(read));
   const library = await read(path.join(context.projectRoot, 'scripts/features/lib/common.sh'));
   const builder = await read(path.join(context.projectRoot, ROLE_BUILDER));
+  const builderLib = await read(path.join(context.projectRoot, 'scripts/image/lib/builder.sh'));
   const roleFile = await read(path.join(context.projectRoot, 'roles', `${recipe.role.name}.yaml`));
   return createHash('sha256')
-    .update(JSON.stringify({ BUILDER_VERSION, builder, definition: recipe.image?.text ?? null, roleFile, features, library, parentDigest: parentDigest ?? null }))
+    .update(JSON.stringify({ BUILDER_VERSION, builder, builderLib, definition: recipe.image?.text ?? null, roleFile, features, library, parentDigest: parentDigest ?? null }))
     .digest('hex');
 }
 
