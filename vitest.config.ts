@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 30_000,
+    // Generous: in CI the CLI tests share two cores with a real VM under software emulation.
+    testTimeout: 120_000,
     reporters: ['default', './test/support/summary-reporter.ts'],
     hookTimeout: 60_000,
   },

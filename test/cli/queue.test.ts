@@ -32,7 +32,7 @@ afterEach(async () => rm(root, { recursive: true, force: true }));
 
 const workerEnv = (extra: Record<string, string> = {}) => ({ VMLAB_HOME: context.home, VMLAB_LAB_DIR: root, NO_COLOR: '1', CI: 'true', ...extra });
 
-async function waitFor(what: string, check: (jobs: Job[]) => boolean, timeoutMs = 15_000): Promise<Job[]> {
+async function waitFor(what: string, check: (jobs: Job[]) => boolean, timeoutMs = 90_000): Promise<Job[]> {
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(50)) {
     const jobs = await loadQueue(context, () => true);
     if (check(jobs)) return jobs;
@@ -40,7 +40,7 @@ async function waitFor(what: string, check: (jobs: Job[]) => boolean, timeoutMs 
   throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await loadQueue(context, () => true))}`);
 }
 
-describe('the build queue, driven through its handlers', () => {
+describe('the build queue, driven through its handlers', { timeout: 180_000 }, () => {
   it('make build runs the worker itself: the parent job, then the child, each with its log', async () => {
     const built: string[] = [];
     const job = await buildThroughQueue(context, ['debian-12', 'docker'], { force: false, background: false, buildOne: fakeBuildOne({}, built), pollMs: 20 });
