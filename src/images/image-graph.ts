@@ -41,10 +41,10 @@ export async function recipeFor(context: Context, name: string, roles?: Map<stri
 export async function recipeChain(context: Context, name: string): Promise<Recipe[]> {
   const roles = await loadRoles(context.projectRoot);
   const chain: Recipe[] = [];
+  const visited: string[] = [];
   for (let current: string | undefined = name; current; ) {
-    if (chain.some((recipe) => recipe.name === current)) {
-      throw new UserError(`image ${name}: its parents form a loop (${[...chain.map((recipe) => recipe.name), current].join(' -> ')})`);
-    }
+    if (visited.includes(current)) throw new UserError(`image ${name}: its parents form a loop (${[...visited, current].join(' -> ')})`);
+    visited.push(current);
     const recipe = await recipeFor(context, current, roles);
     if (!recipe) {
       const known = await definedImageNames(context.projectRoot, context.env);
