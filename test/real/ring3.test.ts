@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
+import { roleProofSuite } from './role-proof-suite.js';
 
 /**
  * Ring 3: real Vagrant + vagrant-libvirt + libvirtd + QEMU through the make targets. The suites share
@@ -19,4 +20,5 @@ describe.runIf(REAL_REQUIRED && problem)('real-VM ring', () => {
 describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   lifecycleSuite();
   roleImageSuite();
+  roleProofSuite();
 });
