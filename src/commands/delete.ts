@@ -1,5 +1,6 @@
 import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
 import { Virsh, virshArgs } from '../adapters/virsh.js';
+import { confirmOrRefuse } from '../confirm.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
@@ -14,9 +15,7 @@ import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.
 export async function deleteMachine(context: Context, name: string): Promise<void> {
   const workspace = await loadWorkspace(context);
   const spec = requireMachine(workspace.labFile.lab, name);
-  if (!context.yes && !context.dryRun && !(await context.confirm(`Delete ${name} (role ${spec.role}) and its disk?`))) {
-    throw new UserError(`not deleting ${name}: not confirmed`, `To delete without asking: make delete NAME=${name} YES=1`);
-  }
+  await confirmOrRefuse(context, `Delete ${name} (role ${spec.role}) and its disk?`, { what: `deleting ${name}`, command: `make delete NAME=${name}` });
   await preflight(context);
   await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
   await new Vagrant(context.runner, context.labDir).run(vagrantArgs.destroy(name), { interactive: true });

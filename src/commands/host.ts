@@ -1,5 +1,4 @@
 import type { Context } from '../context.js';
-import { UserError } from '../errors.js';
 import { runChecks } from '../host/doctor.js';
 import { setupHost } from '../host/setup.js';
 import { renderTable } from '../ui/ui.js';
@@ -20,8 +19,4 @@ export async function doctor(context: Context): Promise<number> {
   const failed = checks.filter((check) => !check.ok);
   if (failed.length && !context.ui.json) context.ui.error(`${failed.length} check(s) failed: ${failed.map((check) => check.check).join(', ')}. Most are fixed by: make setup`);
   return failed.length ? 1 : 0;
-}
-
-export function requireYes(context: Context, confirmed: boolean, what: string, command: string): void {
-  if (!confirmed) throw new UserError(`not ${what}: not confirmed`, `To go ahead without asking: ${command} YES=1`);
 }

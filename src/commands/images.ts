@@ -2,12 +2,11 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseBoxList, VAGRANT_ENV } from '../adapters/vagrant.js';
 import { Virsh, virshArgs } from '../adapters/virsh.js';
+import { confirmOrRefuse } from '../confirm.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { checkLibvirt } from '../host/preflight.js';
 import { sha256File } from '../images/box-files.js';
-import { DryRunStop } from '../images/build-base-image.js';
-import { ensureImage } from '../images/ensure-image.js';
 import { seedVolumeName } from '../images/nocloud-seed.js';
 import { childrenOf, Registry } from '../images/registry.js';
 import type { ImageRecord, RegistryIndex } from '../images/registry-schema.js';
@@ -83,9 +82,7 @@ export async function removeImage(context: Context, name: string): Promise<void>
   const workspace = await loadWorkspace(context);
   const users = resolveMachines(workspace).filter((machine) => machine.image === name).map((machine) => machine.name);
   if (users.length) throw new UserError(`image ${name} is used by machines: ${users.join(', ')}`, `Delete them first: make delete NAME=${users[0]} YES=1`);
-  if (!context.yes && !context.dryRun && !(await context.confirm(`Remove image ${name}, its Vagrant box and its pool volumes?`))) {
-    throw new UserError(`not removing image ${name}: not confirmed`, `To remove without asking: make image-rm IMAGE=${name} YES=1`);
-  }
+  await confirmOrRefuse(context, `Remove image ${name}, its Vagrant box and its pool volumes?`, { what: `removing image ${name}`, command: `make image-rm IMAGE=${name}` });
   await checkLibvirt(context);
   const virsh = new Virsh(context.runner, context.libvirtUri);
   // Only this registry's version: another checkout on the same host may have its own version of the box.

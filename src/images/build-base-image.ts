@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { CommandError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { mirrorForSuite, readHostAptSources } from '../host/apt-sources.js';
 import { BuildLog } from './build-log.js';
 import { runBuilderScript, type OnStep } from './run-builder.js';
