@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { mirrorForSuite, readHostAptSources } from '../host/apt-sources.js';
 import { BuildLog } from './build-log.js';
-import { runBuilderScript, type OnStep } from './run-builder.js';
+import { guardBuild, runBuilderScript, type OnStep } from './run-builder.js';
 import { cachedBoxFile, linkOrCopy, pruneCache } from './box-files.js';
 import type { ImageSource } from './image-schema.js';
 import type { DefinedImage } from './load-images.js';
@@ -55,14 +55,7 @@ export async function buildDebootstrapImage(context: Context, image: DefinedImag
     ...['--components', source.components.join(','), '--size', `${source.size}G`],
     ...['--out', built, '--workdir', plan.workDir],
   ];
-  if (context.dryRun) {
-    context.ui.out(['bash', ...argv].join(' '));
-    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
-    throw new DryRunStop(`would build image ${image.name}`);
-  }
-  if (process.getuid?.() !== 0) {
-    throw new UserError(`building the base image ${image.name} needs root (loop device, mount, chroot)`, `Run: sudo make build IMAGE=${image.name}`);
-  }
+  guardBuild(context, plan, argv, 'base image');
 
   const log = await BuildLog.open(context.home, image.name);
   await mkdir(plan.workDir, { recursive: true });
@@ -94,5 +87,4 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** Thrown in a dry run where the plan cannot go further without the result of a build. */
-export class DryRunStop extends Error {}
+export { DryRunStop } from './run-builder.js';

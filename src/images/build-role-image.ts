@@ -1,14 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { UserError } from '../errors.js';
-import { DryRunStop } from './build-base-image.js';
 import { BuildLog } from './build-log.js';
 import { ROLE_BUILDER, type Recipe } from './image-graph.js';
 import { planBuild, registerBox } from './register-box.js';
 import type { ImageRecord } from './registry-schema.js';
 import { Registry } from './registry.js';
-import { runBuilderScript, type OnStep } from './run-builder.js';
+import { guardBuild, runBuilderScript, type OnStep } from './run-builder.js';
 
 type RoleRecipe = Extract<Recipe, { kind: 'role' }>;
 
@@ -30,14 +28,7 @@ export async function buildRoleImage(context: Context, recipe: RoleRecipe, paren
     ...features.flatMap((feature) => ['--feature', feature]),
     ...Object.entries(recipe.role.settings).flatMap(([key, value]) => ['--env', `VMLAB_${key.toUpperCase()}=${value}`]),
   ];
-  if (context.dryRun) {
-    context.ui.out(['bash', ...argv].join(' '));
-    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
-    throw new DryRunStop(`would build image ${recipe.name}`);
-  }
-  if (process.getuid?.() !== 0) {
-    throw new UserError(`building the role image ${recipe.name} needs root (loop device, mount, chroot)`, `Run: sudo make build IMAGE=${recipe.name}`);
-  }
+  guardBuild(context, plan, argv, 'role image');
   const log = await BuildLog.open(context.home, recipe.name);
   await mkdir(plan.workDir, { recursive: true });
   try {

@@ -1,6 +1,10 @@
 import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
 import type { BuildLog } from './build-log.js';
+import type { BuildPlan } from './register-box.js';
+
+/** Thrown in a dry run where the plan cannot go further without the result of a build. */
+export class DryRunStop extends Error {}
 
 /** Structured progress of a build: the builder's current step and how far along it is. */
 export type OnStep = (step: string, percent: number) => void;
@@ -34,5 +38,20 @@ export async function runBuilderScript(context: Context, name: string, argv: str
       throw new UserError(`building image ${name} failed (exit ${error.exitCode})${CommandError.tail(error.stderr, 8)}`, `Full log: ${log.file}`);
     }
     throw error;
+  }
+}
+
+/**
+ * Before a builder script runs: a dry run prints what would run and stops there; a build needs root
+ * (loop devices, mount, chroot).
+ */
+export function guardBuild(context: Context, plan: BuildPlan, argv: string[], kind: string): void {
+  if (context.dryRun) {
+    context.ui.out(['bash', ...argv].join(' '));
+    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
+    throw new DryRunStop(`would build image ${plan.name}`);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new UserError(`building the ${kind} ${plan.name} needs root (loop device, mount, chroot)`, `Run: sudo make build IMAGE=${plan.name}`);
   }
 }
