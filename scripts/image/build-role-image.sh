@@ -26,9 +26,9 @@
 # Disk access without partition-aware loop devices or NBD (some build hosts
 # have neither): the parent's qcow2 is converted to a sparse raw file, its
 # partition table read from the file with sfdisk, and the Linux partition
-# attached as an *offset* loop device and mounted. Afterwards the free space
-# is discarded (fstrim punches holes into the raw file) so the compressed qcow2
-# stays small.
+# attached as an *offset* loop device and mounted (open_root_partition in
+# lib/builder.sh). Afterwards the free space is discarded (fstrim punches holes
+# into the raw file) so the compressed qcow2 stays small.
 #
 # Temporary files live in a private directory under --workdir, removed on
 # exit. The box is written to <out>.partial next to <out> and renamed into
@@ -41,8 +41,6 @@ set -euo pipefail
 
 readonly GUEST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly GUEST_FEATURES=/opt/vmlab-features
-# Partition type of a Linux file system: MBR id, GPT "Linux filesystem", GPT "x86-64 root".
-readonly LINUX_PART_TYPES=' 83 0FC63DAF-8483-4772-8E79-3D69D8477DE4 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 '
 
 # ---------------------------------------------------------------- helpers ---
 
@@ -186,41 +184,7 @@ rm -f "$parent/box.img"
 
 step "open disk"
 
-# The partition table, read from the file. sfdisk --json prints the
-# partitions as objects {"node":..., "start":2048, "size":..., "type":"83", ...}
-# (one per line or spread over lines, depending on the util-linux version): the
-# JSON is flattened and cut into one line per partition object.
-table=$(sfdisk --json "$disk" | tr -d '\n') || die "cannot read the partition table of the parent's disk"
-sector_size=512
-if [[ $table =~ \"sectorsize\":[[:space:]]*([0-9]+) ]]; then
-	sector_size=${BASH_REMATCH[1]}
-fi
-part_start='' part_size=''
-[[ $table == *'"partitions"'* ]] || die "no partitions in the parent's disk"
-while IFS= read -r line; do
-	[[ $line =~ \"start\":[[:space:]]*([0-9]+) ]] || continue
-	start=${BASH_REMATCH[1]}
-	[[ $line =~ \"size\":[[:space:]]*([0-9]+) ]] || continue
-	size=${BASH_REMATCH[1]}
-	[[ $line =~ \"type\":[[:space:]]*\"([^\"]+)\" ]] || continue
-	type=${BASH_REMATCH[1]^^}
-	if [[ $LINUX_PART_TYPES == *" $type "* ]]; then
-		part_start=$start part_size=$size
-		break
-	fi
-done < <(printf '%s\n' "${table#*\"partitions\"}" | tr '}' '\n')
-[[ -n $part_start ]] || die "no Linux partition found in the parent's disk"
-part_offset=$((part_start * sector_size))
-part_bytes=$((part_size * sector_size))
-printf 'root partition: offset %d bytes, %d MiB\n' "$part_offset" $((part_bytes / 1048576))
-
-LOOPDEV=$(losetup --find --show --offset "$part_offset" --sizelimit "$part_bytes" "$disk")
-[[ -b $LOOPDEV ]] || die "losetup did not return a loop device"
-mount "$LOOPDEV" "$root"
-# Nothing mounted below the image may propagate to the host's mount table.
-mount --make-private "$root"
-[[ -d $root/etc && -d $root/usr/bin && -x $root/usr/bin/env ]] ||
-	die "the parent's partition holds no root file system"
+open_root_partition "$disk" "$root" "the parent's disk"
 
 for d in proc sys dev dev/pts run; do
 	mkdir -p "$root/$d"
@@ -288,17 +252,8 @@ stop_chroot_processes
 for mp in run dev/pts dev sys proc; do
 	umount "$root/$mp"
 done
-sync -f "$root"
-# Discard the free blocks: the loop device punches holes into the raw file,
-# which qemu-img then skips. Without discard support, zero the free space.
-if ! fstrim "$root" 2>/dev/null; then
-	warn "fstrim not supported here; zeroing free space instead"
-	run dd if=/dev/zero of="$root/.vmlab-zero" bs=1M status=none || true
-	rm -f "$root/.vmlab-zero"
-fi
-umount "$root"
-losetup -d "$LOOPDEV"
-LOOPDEV=
+# Discard the free blocks (so the compressed qcow2 stays small), unmount, detach.
+close_root_partition "$root"
 
 # --------------------------------------------------- n+1: compress disk ---
 

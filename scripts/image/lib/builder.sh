@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # builder.sh - sourced by the image builders (build-base-box.sh,
-# build-role-image.sh): their shared helpers. Defines functions and variables
-# only; it runs nothing when sourced.
+# build-role-image.sh, export-disk.sh): their shared helpers. Defines functions
+# and variables only; it runs nothing when sourced.
 #
 # What the sourcing script provides:
 #   TOTAL_STEPS    the number of steps, for the STEP lines (set before step)
@@ -14,8 +14,10 @@
 #   PROG, PATH (with the sbin directories), die, warn, usage_error, need_value,
 #   step, run (and CHILD), require_root, check_tools, note_missing,
 #   exit_if_missing, prepare_output (workdir, out, partial), make_build_dir
-#   (build, TMPDIR, LOOPDEV), mounts_below_build, unmount_all, cleanup,
-#   on_signal, set_traps, compress_disk, package_box.
+#   (build, TMPDIR, LOOPDEV), mounts_below_build, loops_below_build,
+#   unmount_all, cleanup, on_signal, set_traps, LINUX_PART_TYPES,
+#   open_root_partition, close_root_partition, convert_progress
+#   (progress_lines), compress_disk, package_box.
 
 readonly PROG=${0##*/}
 # Callers (sudo, IDE tasks) may not have the sbin directories on PATH.
@@ -141,6 +143,18 @@ mounts_below_build() {
 	done </proc/self/mountinfo | sort -r
 }
 
+# Loop devices whose backing file is below $build: a signal that arrives while
+# losetup runs may leave one attached before $LOOPDEV is set.
+loops_below_build() {
+	local name file
+	[[ -n $build ]] || return 0
+	while read -r name file; do
+		file=$(printf '%b' "$file")
+		file=${file% (deleted)}
+		case $file in "$build"/*) printf '%s\n' "$name" ;; esac
+	done < <(losetup --list --noheadings --raw --output NAME,BACK-FILE 2>/dev/null)
+}
+
 unmount_all() {
 	local mp
 	while read -r mp; do
@@ -151,10 +165,11 @@ unmount_all() {
 }
 
 # On exit: stop the running command's process group, run CLEANUP_HOOK, unmount
-# everything below $build, detach $LOOPDEV, remove the partial box and $build.
+# everything below $build, detach $LOOPDEV (and any other loop device of a file
+# below $build), remove the partial box and $build.
 CLEANUP_HOOK=
 cleanup() {
-	local rc=$? i
+	local rc=$? i loop
 	set +e
 	trap - EXIT INT TERM HUP
 	if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
@@ -173,6 +188,10 @@ cleanup() {
 	if [[ -n $LOOPDEV ]]; then
 		losetup -d "$LOOPDEV" 2>/dev/null || warn "could not detach $LOOPDEV"
 	fi
+	while read -r loop; do
+		[[ -n $loop ]] || continue
+		losetup -d "$loop" 2>/dev/null || warn "could not detach $loop"
+	done < <(loops_below_build)
 	rm -f "$partial"
 	if [[ -z $(mounts_below_build) ]]; then
 		rm -rf --one-file-system "$build"
@@ -198,6 +217,107 @@ set_traps() {
 	trap 'on_signal 129' HUP
 }
 
+# ------------------------------------------------------------------ disks ---
+
+# Partition type of a Linux file system: MBR id, GPT "Linux filesystem", GPT "x86-64 root".
+readonly LINUX_PART_TYPES=' 83 0FC63DAF-8483-4772-8E79-3D69D8477DE4 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 '
+
+# open_root_partition <raw disk> <mount point> [<what, for messages>]: mount
+# the root file system of a whole-disk raw image at <mount point> (private:
+# nothing mounted below it propagates to the host's mount table), attached as
+# $LOOPDEV. Needs no partition-aware loop devices or NBD (some build hosts have
+# neither): the partition table is read from the file with sfdisk, and a Linux
+# partition attached as an *offset* loop device. sfdisk --json prints the
+# partitions as objects {"node":..., "start":2048, "size":..., "type":"83", ...}
+# (one per line or spread over lines, depending on the util-linux version): the
+# JSON is flattened and cut into one line per partition object. The Linux
+# partitions are tried in order; the first holding /etc and /usr/bin is used.
+open_root_partition() {
+	local disk=$1 mp=$2 what=${3:-the disk}
+	local table line start size type sector_size=512 offset bytes c err=''
+	local candidates=()
+	table=$(sfdisk --json "$disk" | tr -d '\n') || die "cannot read the partition table of $what"
+	if [[ $table =~ \"sectorsize\":[[:space:]]*([0-9]+) ]]; then
+		sector_size=${BASH_REMATCH[1]}
+	fi
+	[[ $table == *'"partitions"'* ]] || die "no partitions in $what"
+	while IFS= read -r line; do
+		[[ $line =~ \"start\":[[:space:]]*([0-9]+) ]] || continue
+		start=${BASH_REMATCH[1]}
+		[[ $line =~ \"size\":[[:space:]]*([0-9]+) ]] || continue
+		size=${BASH_REMATCH[1]}
+		[[ $line =~ \"type\":[[:space:]]*\"([^\"]+)\" ]] || continue
+		type=${BASH_REMATCH[1]^^}
+		if [[ $LINUX_PART_TYPES == *" $type "* ]]; then
+			candidates+=("$((start * sector_size)) $((size * sector_size))")
+		fi
+	done < <(printf '%s\n' "${table#*\"partitions\"}" | tr '}' '\n')
+	[[ ${#candidates[@]} -gt 0 ]] || die "no Linux partition found in $what"
+	for c in "${candidates[@]}"; do
+		offset=${c% *} bytes=${c#* }
+		LOOPDEV=$(losetup --find --show --offset "$offset" --sizelimit "$bytes" "$disk")
+		[[ -b $LOOPDEV ]] || die "losetup did not return a loop device"
+		if ! err=$(mount "$LOOPDEV" "$mp" 2>&1); then
+			losetup -d "$LOOPDEV"
+			LOOPDEV=
+			continue
+		fi
+		mount --make-private "$mp"
+		if [[ -d $mp/etc && -d $mp/usr/bin && -x $mp/usr/bin/env ]]; then
+			printf 'root partition: offset %d bytes, %d MiB\n' "$offset" $((bytes / 1048576))
+			return 0
+		fi
+		err="the partition at offset $offset holds no root file system"
+		umount "$mp"
+		losetup -d "$LOOPDEV"
+		LOOPDEV=
+	done
+	die "no root file system found in $what: $err"
+}
+
+# close_root_partition <mount point>: the counterpart of open_root_partition.
+# Discards the free blocks first: the loop device punches holes into the raw
+# file, which qemu-img then skips, so the qcow2 stays small. Without discard
+# support, zeroes the free space instead. Then unmounts and detaches $LOOPDEV.
+close_root_partition() {
+	local mp=$1
+	sync -f "$mp"
+	if ! fstrim "$mp" 2>/dev/null; then
+		warn "fstrim not supported here; zeroing free space instead"
+		run dd if=/dev/zero of="$mp/.vmlab-zero" bs=1M status=none || true
+		rm -f "$mp/.vmlab-zero"
+	fi
+	umount "$mp"
+	losetup -d "$LOOPDEV"
+	LOOPDEV=
+}
+
+# progress_lines: reads qemu-img -p progress ("    (12.34/100%)" records ended
+# by carriage returns) on stdin; writes "PROGRESS <whole percent>" lines, at
+# most one per whole percent, each at once (bash writes a builtin's output
+# unbuffered). Reads until end of input, so the writer never blocks.
+progress_lines() {
+	local rec pct last=-1
+	while IFS= read -r -d $'\r' rec || [[ -n $rec ]]; do
+		[[ $rec =~ \(([0-9]+)(\.[0-9]+)?/100%\) ]] || continue
+		pct=$((10#${BASH_REMATCH[1]}))
+		if ((pct > last && pct <= 100)); then
+			printf 'PROGRESS %d\n' "$pct"
+			last=$pct
+		fi
+	done
+}
+
+# convert_progress <qemu-img convert arguments>: qemu-img convert -p, its
+# progress as PROGRESS lines on stdout (progress_lines). The pipeline runs in a
+# bash of its own, through run: in its own process group, which the cleanup
+# stops as a whole. Returns qemu-img's exit status (pipefail; or the filter's
+# if only it failed).
+convert_progress() {
+	run bash -o pipefail -c "$(declare -f progress_lines)"'
+		qemu-img convert -p "$@" | progress_lines' convert_progress "$@"
+}
+
 # ---------------------------------------------------------------- the box ---
 
 # compress_disk <raw disk> <qcow2>: compress the raw disk (removed afterwards).
@@ -207,13 +327,16 @@ compress_disk() {
 	qemu-img check -q "$2" || die "qemu-img check failed on ${2##*/}"
 }
 
-# package_box <dir>: the box $out from <dir>'s metadata.json, Vagrantfile and
-# box.img, written to $partial and renamed into place only when complete.
+# package_box <dir> [<file name> ...]: the box $out from <dir>'s metadata.json,
+# Vagrantfile and box.img (and the other named files of <dir>), written to
+# $partial and renamed into place only when complete.
 # The disk is already compressed; a plain (uncompressed) tar avoids a second,
 # useless compression pass.
 package_box() {
-	run tar -C "$1" --owner=0 --group=0 --numeric-owner \
-		-cf "$partial" metadata.json Vagrantfile box.img
+	local dir=$1
+	shift
+	run tar -C "$dir" --owner=0 --group=0 --numeric-owner \
+		-cf "$partial" -- metadata.json Vagrantfile box.img "$@"
 	sync "$partial"
 	mv -f "$partial" "$out"
 }
