@@ -19,6 +19,11 @@ export VMLAB_DISK := $(value DISK)
 export VMLAB_CMD := $(value CMD)
 export VMLAB_ROLE_ARG := $(value ROLE)
 export VMLAB_JOB := $(value JOB)
+export VMLAB_TARGET := $(value TARGET)
+export VMLAB_FILE := $(value FILE)
+export VMLAB_SOURCE := $(value SOURCE)
+export VMLAB_SNAP := $(value SNAP)
+export VMLAB_ACTION := $(value ACTION)
 export DRIVER
 
 on = $(if $(filter 1 yes true,$(1)),$(2))
@@ -78,6 +83,13 @@ render: $(CLI) ## write the Vagrantfile from lab.yaml and roles/
 roles: $(CLI) ## the roles and their defaults (JSON=1)
 	@$(VMLAB) roles
 
+clone: $(CLI) ## clone SOURCE=.. TARGET=..: a new machine from another's current disk, with its own identity
+	@$(VMLAB) clone "$$VMLAB_SOURCE" "$$VMLAB_TARGET"
+
+# --opt="value": a value that starts with '-' (SNAP=--force) stays a value, not an option of the CLI.
+snapshot: $(CLI) ## snapshot NAME=..[,..] ACTION=create|list|restore|delete [SNAP=..] [YES=1]: VM snapshots
+	@$(VMLAB) snapshot --action="$$VMLAB_ACTION" --name="$$VMLAB_NAME" --snap="$$VMLAB_SNAP"
+
 ##@ Images
 build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
 	@$(VMLAB) build "$$VMLAB_IMAGE" --role "$$VMLAB_ROLE_ARG" $(call on,$(FORCE),--force) $(call on,$(BG),--background)
@@ -91,14 +103,23 @@ queue-log: $(CLI) ## queue-log JOB=..: a build job's log
 queue-cancel: $(CLI) ## queue-cancel JOB=..: cancel a queued or running build
 	@$(VMLAB) queue-cancel "$$VMLAB_JOB"
 
-images: $(CLI) ## the image registry: kind, parent, size, age (JSON=1)
-	@$(VMLAB) images
+images: $(CLI) ## the image registry: kind, parent, size, age (JSON=1; TREE=1: the lineage as a tree)
+	@$(VMLAB) images $(call on,$(TREE),--tree)
 
 image-rm: $(CLI) ## image-rm IMAGE=.. [YES=1]: remove an image, its box and pool volumes
 	@$(VMLAB) image-rm "$$VMLAB_IMAGE"
 
+export: $(CLI) ## export NAME=.. TARGET=.. [FILE=x.box] [FORCE=1]: a machine's disk as a new image (identity removed)
+	@$(VMLAB) export "$$VMLAB_NAME" --target "$$VMLAB_TARGET" --file "$$VMLAB_FILE" $(call on,$(FORCE),--force)
+
+image-import: $(CLI) ## image-import FILE=x.box TARGET=.. [FORCE=1]: register a libvirt box from elsewhere
+	@$(VMLAB) image-import "$$VMLAB_FILE" --target "$$VMLAB_TARGET" $(call on,$(FORCE),--force)
+
 images-verify: $(CLI) ## checksums, qemu-img check, boxes and pool volumes; orphans
 	@$(VMLAB) images-verify
+
+gc: $(CLI) ## list what vmlab made that nothing uses (unclaimed boxes, volumes, dead jobs' folders); YES=1 removes it
+	@$(VMLAB) gc
 
 ##@ Host
 setup: $(CLI) ## install packages, start libvirtd, create the pool, probe KVM (idempotent)
@@ -125,4 +146,4 @@ help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z%-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles build queue queue-log queue-cancel images image-rm images-verify setup doctor cli test lint clean help
+.PHONY: dev-vm web-vm start stop ssh delete list render roles clone snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test lint clean help

@@ -11,8 +11,12 @@ import { createContext, type Context, type GlobalOptions } from './context.js';
 import { UserError } from './errors.js';
 import { doctor, setup } from './commands/host.js';
 import { listImages, removeImage, verifyImages } from './commands/images.js';
+import { gc } from './commands/gc.js';
 import { loadRoles, requireRole } from './roles/load-roles.js';
 import { buildImage, buildOne } from './commands/build.js';
+import { cloneMachine } from './commands/clone.js';
+import { snapshotCommand } from './commands/snapshot.js';
+import { exportCommand, importCommand } from './commands/export.js';
 import { cancelQueueJob, runWorkerCommand, showJobLog, showQueue } from './commands/queue.js';
 
 /** What a command handler reports back to main: the process exit code. */
@@ -82,6 +86,16 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('delete [name]', 'destroy a machine and remove it from lab.yaml', nameArg, async (args) =>
       deleteMachine(context(args), machineName(args.name, 'delete')),
     )
+    .command(
+      'snapshot [action] [name]',
+      "internal snapshots of a machine's VM: create, list, restore, delete (NAME may be web,db)",
+      (y) =>
+        nameArg(y.positional('action', { type: 'string', describe: 'create, list, restore or delete' })).option('snap', {
+          type: 'string',
+          describe: 'snapshot label (create, restore, delete)',
+        }),
+      async (args) => snapshotCommand(context(args), { action: args.action || undefined, name: args.name || undefined, snap: args.snap || undefined }),
+    )
     .command('list', "the lab's machines with their state from libvirt", {}, async (args) => listMachines(context(args)))
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => listRoles(context(args)))
@@ -105,7 +119,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         await buildImage(ctx, image, { force: args.force === true, background: args.background === true });
       },
     )
-    .command('images', 'the image registry', {}, async (args) => listImages(context(args)))
+    .command(
+      'images',
+      'the image registry (--tree: the lineage base -> role -> custom, with the machines on each)',
+      (y) => y.option('tree', { type: 'boolean', describe: 'draw the lineage as a tree' }),
+      async (args) => listImages(context(args), { tree: args.tree === true }),
+    )
     .command('queue', 'the build queue: each job with its step, percent and ETA', {}, async (args) => showQueue(context(args)))
     .command('queue-log [job]', "a build job's log", (y) => y.positional('job', { type: 'string' }), async (args) =>
       showJobLog(context(args), jobId(args.job, 'queue-log')),
@@ -117,6 +136,35 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('image-rm [image]', 'remove an image, its Vagrant box and its pool volumes', (y) => y.positional('image', { type: 'string' }), async (args) => {
       if (!args.image) throw new UserError('which image? image-rm needs IMAGE', 'Example: make image-rm IMAGE=web-golden', 2);
       await removeImage(context(args), args.image);
+    })
+    .command(
+      'export [name]',
+      "a machine's disk as a new image, without its identity (halts and restarts a running VM)",
+      (y) =>
+        nameArg(y)
+          .option('target', { type: 'string', describe: 'name of the new image' })
+          .option('file', { type: 'string', describe: 'also write the box to this file, to share it' })
+          .option('force', { type: 'boolean', describe: 'replace an existing image (and FILE)' }),
+      async (args) => exportCommand(context(args), { name: args.name || undefined, target: args.target || undefined, file: args.file || undefined, force: args.force === true }),
+    )
+    .command(
+      'image-import [file]',
+      'register a Vagrant libvirt box from elsewhere as a custom image',
+      (y) =>
+        y
+          .positional('file', { type: 'string' })
+          .option('target', { type: 'string', describe: 'name of the new image' })
+          .option('force', { type: 'boolean', describe: 'replace an existing image' }),
+      async (args) => importCommand(context(args), { file: args.file || undefined, target: args.target || undefined, force: args.force === true }),
+    )
+    .command(
+      'clone [source] [target]',
+      "a new machine from another's current disk, with its own identity",
+      (y) => y.positional('source', { type: 'string' }).positional('target', { type: 'string' }),
+      async (args) => cloneMachine(context(args), args.source || undefined, args.target || undefined),
+    )
+    .command('gc', 'list what vmlab made that nothing uses any more; --yes removes it', {}, async (args) => {
+      outcome.exitCode = await gc(context(args), { verbose: args.verbose === true });
     })
     .command('images-verify', 'checksums, qemu-img check, boxes and pool volumes; orphans', {}, async (args) => {
       outcome.exitCode = await verifyImages(context(args));

@@ -15,6 +15,15 @@ export const virshArgs = {
   volDelete: (pool: string, volume: string) => ['vol-delete', '--pool', pool, volume],
   poolInfo: (pool: string) => ['pool-info', pool],
   version: () => ['version'],
+  domstate: (domain: string) => ['domstate', domain],
+  snapshotList: (domain: string) => ['snapshot-list', domain],
+  /** An internal snapshot (qcow2 disks), of the memory too when the domain runs; all or nothing. */
+  snapshotCreateAs: (domain: string, label: string) => ['snapshot-create-as', '--domain', domain, '--name', label, '--description', 'vmlab snapshot', '--atomic'],
+  /** --running: the domain runs after the revert, whatever state the snapshot was taken in. */
+  snapshotRevert: (domain: string, label: string, options: { running: boolean }) => [
+    'snapshot-revert', '--domain', domain, '--snapshotname', label, ...(options.running ? ['--running'] : []),
+  ],
+  snapshotDelete: (domain: string, label: string) => ['snapshot-delete', '--domain', domain, '--snapshotname', label],
 };
 
 export type DomainState = 'running' | 'shut off' | 'paused' | 'crashed' | 'pmsuspended' | 'in shutdown' | 'blocked' | 'idle' | string;
@@ -71,11 +80,51 @@ export function parseVolumeList(stdout: string): { name: string; path: string }[
   return tableRows(stdout).map(([name = '', path = '']) => ({ name, path }));
 }
 
-/** `virsh domblklist --details`: the disk devices and their source files. */
-export function parseBlockList(stdout: string): { device: string; target: string; source: string }[] {
+/** `virsh domblklist --details`: the disk devices (or the given kinds: disk, cdrom, ...) and their source files. */
+export function parseBlockList(stdout: string, devices: readonly string[] = ['disk']): { device: string; target: string; source: string }[] {
   return tableRows(stdout)
     .map(([, device = '', target = '', source = '']) => ({ device, target, source }))
-    .filter((row) => row.device === 'disk' && row.source !== '-');
+    .filter((row) => devices.includes(row.device) && row.source !== '-');
+}
+
+/** `virsh domstate`: "running", "shut off", ...; a "(reason)" suffix (--reason) is dropped. */
+export function parseDomstate(stdout: string): DomainState | undefined {
+  const line = stdout.split('\n').map((text) => text.trim()).find(Boolean);
+  return line ? line.replace(/\s*\(.*\)$/, '') : undefined;
+}
+
+export interface SnapshotRow {
+  name: string;
+  /** ISO 8601 (UTC), or virsh's text when it is not the usual "YYYY-MM-DD hh:mm:ss +zzzz". */
+  created: string;
+  /** The domain's state when the snapshot was taken: running, shutoff, paused, disk-snapshot, ... */
+  state: string;
+}
+
+const SNAPSHOT_ROW = /^(.+?)\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4})\s+(\S.*)$/;
+
+/** virsh's "2026-11-22 10:15:02 +0000" as ISO 8601 in UTC: "2026-11-22T10:15:02Z". */
+export function snapshotTimeToIso(text: string): string {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})$/.exec(text.trim());
+  if (!match) return text;
+  const date = new Date(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
+  return Number.isNaN(date.getTime()) ? text : date.toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * `virsh snapshot-list <domain>`: Name, Creation Time, State. The row is read from its time in the
+ * middle, so a name with spaces (made outside vmlab) is still read whole.
+ */
+export function parseSnapshotList(stdout: string): SnapshotRow[] {
+  const lines = stdout.split('\n');
+  const rule = lines.findIndex((line) => /^-{5,}/.test(line.trim()));
+  if (rule < 0) return [];
+  const rows: SnapshotRow[] = [];
+  for (const line of lines.slice(rule + 1).map((text) => text.trim()).filter(Boolean)) {
+    const match = SNAPSHOT_ROW.exec(line);
+    if (match?.[1] && match[2] && match[3]) rows.push({ name: match[1], created: snapshotTimeToIso(match[2]), state: match[3].trim() });
+  }
+  return rows;
 }
 
 export class Virsh {
@@ -94,6 +143,14 @@ export class Virsh {
 
   async domains(): Promise<DomainRow[]> {
     return parseDomainList((await this.query(virshArgs.listAll())).stdout);
+  }
+
+  async snapshots(domain: string): Promise<SnapshotRow[]> {
+    return parseSnapshotList((await this.query(virshArgs.snapshotList(domain))).stdout);
+  }
+
+  async domainState(domain: string): Promise<DomainState | undefined> {
+    return parseDomstate((await this.query(virshArgs.domstate(domain))).stdout);
   }
 
   async volumes(pool: string): Promise<{ name: string; path: string }[]> {

@@ -5,7 +5,12 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
-import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.js';
+import type { LabFile } from '../lab/lab-file.js';
+import { loadWorkspace, renderWorkspace, resolveMachines, saveWorkspace, type Workspace } from '../lab/workspace.js';
+import { childrenOf, Registry } from '../images/registry.js';
+import { cloneImageName } from './clone.js';
+import { removeImageRecord } from './images.js';
+import { deleteAllSnapshots } from './snapshot.js';
 
 /**
  * Destroy a machine, then check with libvirt that nothing of it is left (domain, disk volumes)
@@ -18,12 +23,15 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   await confirmOrRefuse(context, `Delete ${name} (role ${spec.role}) and its disk?`, { what: `deleting ${name}`, command: `make delete NAME=${name}` });
   await preflight(context);
   await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+  const domain = `${domainPrefix(workspace.labFile.lab)}${name}`;
+  // libvirt refuses to undefine a domain that has internal snapshots (make snapshot).
+  await deleteAllSnapshots(context, name, domain);
   await new Vagrant(context.runner, context.labDir).run(vagrantArgs.destroy(name), { interactive: true });
 
-  const domain = `${domainPrefix(workspace.labFile.lab)}${name}`;
   if (!context.dryRun) await removeLeftovers(context, domain);
   const remaining = workspace.labFile.withoutMachine(name);
   await saveWorkspace(context, remaining, await renderWorkspace(context, workspace, remaining));
+  if (!context.dryRun) await removeCloneImage(context, workspace, name, remaining);
   if (!context.dryRun) context.ui.info(`${name} deleted: no domain and no disk volume left`);
 }
 
@@ -42,4 +50,19 @@ async function removeLeftovers(context: Context, domain: string): Promise<void> 
     context.ui.info(`removing leftover volume ${volume.name}`);
     await virsh.change(virshArgs.volDelete(context.pool, volume.name));
   }
+}
+
+/** A clone's private image (clone-<name>, made by make clone) goes with it, unless something else uses it. */
+async function removeCloneImage(context: Context, workspace: Workspace, name: string, remaining: LabFile): Promise<void> {
+  const image = cloneImageName(name);
+  const registry = new Registry(context.home);
+  const index = await registry.read();
+  const record = index.images[image];
+  if (!record || record.kind !== 'custom' || !record.source.startsWith('clone of ')) return;
+  const users = resolveMachines(workspace, remaining).filter((machine) => machine.image === image);
+  if (users.length || childrenOf(index, image).length) {
+    context.ui.info(`keeping image ${image}: ${[...users.map((machine) => `machine ${machine.name}`), ...childrenOf(index, image).map((child) => `image ${child}`)].join(', ')} still use it`);
+    return;
+  }
+  await removeImageRecord(context, registry, record);
 }

@@ -11,6 +11,7 @@ import { seedVolumeName } from '../images/nocloud-seed.js';
 import { childrenOf, Registry } from '../images/registry.js';
 import type { ImageRecord, RegistryIndex } from '../images/registry-schema.js';
 import { chainFreshness, recipeChain, recipeFor } from '../images/image-graph.js';
+import { imageTree, renderImageTree } from '../images/image-tree.js';
 import { poolVolumePrefix, removeBox } from '../images/vagrant-boxes.js';
 import { loadWorkspace, resolveMachines } from '../lab/workspace.js';
 import { checkImageName } from '../names.js';
@@ -18,8 +19,9 @@ import { renderTable } from '../ui/ui.js';
 
 const MiB = 2 ** 20;
 
-export async function listImages(context: Context): Promise<void> {
+export async function listImages(context: Context, options: { tree?: boolean } = {}): Promise<void> {
   const index = await new Registry(context.home).read();
+  if (options.tree) return imageTreeOf(context, index);
   const states = await imageStates(context, index);
   const images = Object.values(index.images)
     .sort((a, b) => a.name.localeCompare(b.name))
@@ -44,6 +46,18 @@ export async function listImages(context: Context): Promise<void> {
           ]),
         ),
   );
+}
+
+/** make images TREE=1: the lineage base -> role -> custom, with the lab's machines on each image. */
+async function imageTreeOf(context: Context, index: RegistryIndex): Promise<void> {
+  let machines: { name: string; image: string }[] = [];
+  try {
+    machines = resolveMachines(await loadWorkspace(context));
+  } catch (error) {
+    context.ui.warn(`the lab's machines are not shown: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const roots = imageTree(index, machines);
+  context.ui.result(roots, () => (roots.length ? renderImageTree(roots) : 'No images yet. The first make create-<role> builds the base image, or: make build IMAGE=debian-12'));
 }
 
 /**
@@ -83,6 +97,12 @@ export async function removeImage(context: Context, name: string): Promise<void>
   const users = resolveMachines(workspace).filter((machine) => machine.image === name).map((machine) => machine.name);
   if (users.length) throw new UserError(`image ${name} is used by machines: ${users.join(', ')}`, `Delete them first: make delete NAME=${users[0]} YES=1`);
   await confirmOrRefuse(context, `Remove image ${name}, its Vagrant box and its pool volumes?`, { what: `removing image ${name}`, command: `make image-rm IMAGE=${name}` });
+  await removeImageRecord(context, registry, record);
+}
+
+/** The removal itself, once the checks passed: the Vagrant box version, its pool volumes, seed, record and folder. */
+export async function removeImageRecord(context: Context, registry: Registry, record: ImageRecord): Promise<void> {
+  const name = record.name;
   await checkLibvirt(context);
   const virsh = new Virsh(context.runner, context.libvirtUri);
   // Only this registry's version: another checkout on the same host may have its own version of the box.

@@ -1,6 +1,7 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
 import { boxName } from '../lab/resolve-machines.js';
 import type { BuildLog } from './build-log.js';
 import { fileSize, sha256File } from './box-files.js';
@@ -44,7 +45,7 @@ export interface FinishedBox {
   inputDigest: string;
   log: BuildLog;
   /** For a role image: its role, its parent and the features baked into it. */
-  lineage?: { kind: 'role' | 'custom'; role: string | null; parent: string; features: string[] };
+  lineage?: { kind: 'role' | 'custom'; role: string | null; parent: string | null; features: string[] };
 }
 
 /**
@@ -54,7 +55,13 @@ export interface FinishedBox {
  * build's box file and Vagrant box version are retired afterwards; its pool volume stays for VMs using it.
  * The caller removes its work folder (in a finally).
  */
-export async function registerBox(context: Context, plan: BuildPlan, finished: FinishedBox): Promise<ImageRecord> {
+export async function registerBox(
+  context: Context,
+  plan: BuildPlan,
+  finished: FinishedBox,
+  /** Refuse (under the registry lock) when the name was registered meanwhile: export without FORCE. */
+  options: { mustBeNew?: boolean } = {},
+): Promise<ImageRecord> {
   const registry = new Registry(context.home);
   const previous = await registry.get(plan.name);
   const sha256 = await sha256File(finished.built);
@@ -82,6 +89,9 @@ export async function registerBox(context: Context, plan: BuildPlan, finished: F
     await mkdir(registry.imageDir(plan.name), { recursive: true });
     await rename(finished.built, target);
     await registry.update((index) => {
+      if (options.mustBeNew && index.images[plan.name]) {
+        throw new UserError(`image ${plan.name} was registered by another command meanwhile`, `Pick another name, or replace it with FORCE=1`);
+      }
       index.images[plan.name] = record;
     });
   } catch (error) {

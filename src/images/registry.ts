@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { JsonStateFile } from '../state-file.js';
+import { rememberRegistry } from './known-registries.js';
 import { registryIndexSchema, type ImageRecord, type RegistryIndex } from './registry-schema.js';
 
 /**
@@ -33,8 +34,12 @@ export class Registry {
     return (await this.read()).images[name];
   }
 
-  /** Read, change and write the index as one step under the registry lock. */
+  /**
+   * Read, change and write the index as one step under the registry lock. The registry is first added
+   * to the host-wide list (known-registries.ts), so that `make gc` in another checkout keeps its boxes.
+   */
   async update<T>(change: (index: RegistryIndex) => T | Promise<T>): Promise<T> {
+    await rememberRegistry(this.indexFile);
     return this.state.update(change);
   }
 }

@@ -17,25 +17,49 @@ export function parseStepLine(line: string): { step: string; percent: number } |
   return { step: `${n}/${total} ${description}`, percent: Math.round(((Number(n) - 1) / Number(total)) * 100) };
 }
 
-/** Run one of scripts/image/*.sh: every line into the build log, its STEP lines as progress. */
-export async function runBuilderScript(context: Context, name: string, argv: string[], log: BuildLog, onStep?: OnStep): Promise<void> {
-  const progress = context.ui.progress(`building image ${name}`);
+/**
+ * A builder's `PROGRESS <percent>` line (how far the current step is, e.g. a disk conversion), rounded
+ * down to tens so that a log without a terminal gets ten lines, not a hundred.
+ */
+export function parseProgressLine(line: string): number | undefined {
+  const match = /^PROGRESS (\d{1,3})$/.exec(line);
+  return match ? Math.min(100, Math.floor(Number(match[1]) / 10) * 10) : undefined;
+}
+
+/** Run one of scripts/image/*.sh: every line into the build log, its STEP and PROGRESS lines as progress. */
+export async function runBuilderScript(
+  context: Context,
+  name: string,
+  argv: string[],
+  log: BuildLog,
+  onStep?: OnStep,
+  /** What the progress line says is happening. */
+  doing = `building image ${name}`,
+): Promise<void> {
+  const progress = context.ui.progress(doing);
   await log.line(`$ bash ${argv.join(' ')}`);
+  let current = '';
   try {
     await context.runner.run('bash', argv, {
       onLine: (line) => {
+        const within = parseProgressLine(line);
+        if (within !== undefined) {
+          if (current) progress.update(`${doing}: step ${current}: ${within}%`);
+          return;
+        }
         void log.line(line);
         const step = parseStepLine(line);
         if (!step) return;
-        progress.update(`building image ${name}: step ${step.step} (${step.percent}%)`);
+        current = step.step;
+        progress.update(`${doing}: step ${step.step} (${step.percent}%)`);
         onStep?.(step.step, step.percent);
       },
     });
-    progress.succeed(`built image ${name}`);
+    progress.succeed(`${doing}: done`);
   } catch (error) {
-    progress.fail(`building image ${name} failed`);
+    progress.fail(`${doing}: failed`);
     if (error instanceof CommandError) {
-      throw new UserError(`building image ${name} failed (exit ${error.exitCode})${CommandError.tail(error.stderr, 8)}`, `Full log: ${log.file}`);
+      throw new UserError(`${doing} failed (exit ${error.exitCode})${CommandError.tail(error.stderr, 8)}`, `Full log: ${log.file}`);
     }
     throw error;
   }

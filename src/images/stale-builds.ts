@@ -5,9 +5,23 @@ import { isProcessAlive } from '../process-alive.js';
 
 /*
  * A build killed outright (SIGKILL, power loss) runs no cleanup: its work folder, and possibly a mount
- * and a loop device of the base box builder, stay behind. Work folders are named build-<image>-<pid>;
- * the next build clears those whose process is gone.
+ * and a loop device of the base box builder, stay behind. Work folders are named build-<image>-<pid>,
+ * export-<image>-<pid> or clone-<name>-<pid>; the next build or export clears those whose process is
+ * gone, and so does `make gc`.
  */
+
+/** The prefixes of the work folders of vmlab's jobs under VMLAB_HOME/tmp. */
+export const WORK_FOLDER_PREFIXES = ['build', 'export', 'clone'] as const;
+
+const WORK_FOLDER = new RegExp(`^(${WORK_FOLDER_PREFIXES.join('|')})-(.+)-(\\d+)$`);
+
+/** build-debian-12-4242 -> { job: 'build', name: 'debian-12', pid: 4242 }; undefined for anything else. */
+export function parseWorkFolder(entry: string): { job: (typeof WORK_FOLDER_PREFIXES)[number]; name: string; pid: number } | undefined {
+  const match = WORK_FOLDER.exec(entry);
+  const pid = Number(match?.[3]);
+  if (!match?.[1] || !match[2] || !Number.isInteger(pid) || pid <= 0) return undefined;
+  return { job: match[1] as (typeof WORK_FOLDER_PREFIXES)[number], name: match[2], pid };
+}
 
 export interface StaleWork {
   dir: string;
@@ -32,8 +46,8 @@ export function findStaleWork(
     .filter((point): point is string => Boolean(point))
     .map((point) => point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
   return entries
-    .map((entry) => ({ entry, pid: Number(/^build-.+-(\d+)$/.exec(entry)?.[1]) }))
-    .filter(({ entry, pid }) => Number.isInteger(pid) && pid > 0 && !alive(pid, path.join(tmpDir, entry)))
+    .map((entry) => ({ entry, pid: parseWorkFolder(entry)?.pid }))
+    .filter(({ entry, pid }) => pid !== undefined && !alive(pid, path.join(tmpDir, entry)))
     .map(({ entry }) => {
       const dir = path.join(tmpDir, entry);
       const inside = (file: string) => file === dir || file.startsWith(`${dir}/`);
@@ -55,22 +69,36 @@ async function commandLines(): Promise<string[]> {
   return lines.map((line) => line.replaceAll('\0', ' '));
 }
 
-export async function cleanStaleBuilds(context: Context): Promise<void> {
+/** Whether the job that owns a work folder still runs: by its pid, or by any process naming the folder. */
+export async function workAlive(): Promise<(pid: number, dir: string) => boolean> {
+  const running = await commandLines();
+  return (pid, dir) => isProcessAlive(pid) || running.some((line) => line.includes(dir));
+}
+
+/** The work folders under VMLAB_HOME/tmp whose job is gone, with what still holds them. */
+export async function staleWork(context: Context): Promise<StaleWork[]> {
   const tmpDir = path.join(context.home, 'tmp');
   const entries = await readdir(tmpDir).catch(() => [] as string[]);
-  if (!entries.some((entry) => entry.startsWith('build-'))) return;
+  if (!entries.some((entry) => parseWorkFolder(entry))) return [];
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   const loopList = await context.runner.run('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], { readOnly: true, check: false }).catch(() => ({ stdout: '' }));
   const loops = (JSON.parse(loopList.stdout || '{"loopdevices":[]}') as { loopdevices: { name: string; 'back-file': string | null }[] }).loopdevices;
-  const running = await commandLines();
-  const alive = (pid: number, dir: string) => isProcessAlive(pid) || running.some((line) => line.includes(dir));
-  for (const stale of findStaleWork(tmpDir, entries, alive, mounts, loops)) {
+  return findStaleWork(tmpDir, entries, await workAlive(), mounts, loops);
+}
+
+/** Unmount what a stale work folder holds, detach its loop devices, then remove it (not in a dry run). */
+export async function clearStaleWork(context: Context, stale: StaleWork): Promise<void> {
+  for (const mount of stale.mounts) {
+    const result = await context.runner.run('umount', [mount], { check: false });
+    if (result.exitCode !== 0) await context.runner.run('umount', ['-l', mount], { check: false });
+  }
+  for (const loop of stale.loops) await context.runner.run('losetup', ['-d', loop], { check: false });
+  if (!context.dryRun) await rm(stale.dir, { recursive: true, force: true });
+}
+
+export async function cleanStaleBuilds(context: Context): Promise<void> {
+  for (const stale of await staleWork(context)) {
     context.ui.info(`cleaning up after an interrupted build: ${stale.dir}`);
-    for (const mount of stale.mounts) {
-      const result = await context.runner.run('umount', [mount], { check: false });
-      if (result.exitCode !== 0) await context.runner.run('umount', ['-l', mount], { check: false });
-    }
-    for (const loop of stale.loops) await context.runner.run('losetup', ['-d', loop], { check: false });
-    if (!context.dryRun) await rm(stale.dir, { recursive: true, force: true });
+    await clearStaleWork(context, stale);
   }
 }

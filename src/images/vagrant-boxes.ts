@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { VAGRANT_ENV } from '../adapters/vagrant.js';
 import { Virsh, virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
-import type { Runner } from '../runner.js';
+import type { Runner, RunResult } from '../runner.js';
 import { filesInUse } from './volumes-in-use.js';
 
 /**
@@ -34,9 +34,10 @@ export async function addBox(runner: Runner, workDir: string, box: string, versi
   await runner.run('vagrant', ['box', 'add', '--provider', 'libvirt', catalogFile], { env: VAGRANT_ENV });
 }
 
-export async function removeBox(runner: Runner, box: string, version?: string): Promise<void> {
+/** Remove a box (one version, or all); a failure is returned, not thrown. */
+export async function removeBox(runner: Runner, box: string, version?: string): Promise<RunResult> {
   const which = version ? ['--box-version', version] : ['--all'];
-  await runner.run('vagrant', ['box', 'remove', box, '--provider', 'libvirt', ...which, '--force'], { env: VAGRANT_ENV, check: false });
+  return runner.run('vagrant', ['box', 'remove', box, '--provider', 'libvirt', ...which, '--force'], { env: VAGRANT_ENV, check: false });
 }
 
 /**

@@ -180,6 +180,9 @@ describe('ssh, stop, start, delete, list', () => {
   it('delete destroys, removes leftover volumes of that machine only, then drops it from lab.yaml', async () => {
     await sandbox.plan([
       libvirtUp,
+      webRunning(),
+      // A domain's snapshots go before vagrant destroy (make snapshot); this one has none.
+      { tool: 'virsh', args: [...URI, 'snapshot-list', 'vmlab-lab-web'], stdout: fixture('virsh/snapshot-list-empty.txt') },
       { tool: 'vagrant', args: ['destroy', '-f', 'web'] },
       noDomains,
       { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: fixture('virsh/vol-list.txt') },

@@ -55,9 +55,12 @@ export class RealLab {
     if (!this.root) return;
     for (const machine of machines) await this.make(['delete', `NAME=${machine}`, 'YES=1']);
     const images = await this.images().catch(() => []);
-    // Children before parents: image-rm refuses a parent with children.
-    for (const image of [...images].sort((a, b) => (a.kind === 'base' ? 1 : 0) - (b.kind === 'base' ? 1 : 0))) {
-      await this.make(['image-rm', `IMAGE=${image.name}`, 'YES=1']);
+    // Children before parents: image-rm refuses a parent with children, so go round until nothing more goes.
+    let remaining = images.map((image) => image.name);
+    for (let pass = 0; pass < 5 && remaining.length; pass++) {
+      for (const name of remaining) await this.make(['image-rm', `IMAGE=${name}`, 'YES=1']);
+      const left = new Set((await this.images().catch(() => [])).map((image) => image.name));
+      remaining = remaining.filter((name) => left.has(name));
     }
     const prefix = `vmlab-${this.id}-`;
     for (const name of (await this.virsh(['list', '--all', '--name'])).split('\n').filter((line) => line.startsWith(prefix))) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
+import { exportSuite } from './export-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
@@ -21,4 +22,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   lifecycleSuite();
   roleImageSuite();
   roleProofSuite();
+  exportSuite();
 });

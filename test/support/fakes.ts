@@ -12,7 +12,7 @@ import { recipeChain, recipeDigest } from '../../src/images/image-graph.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
-const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname'];
+const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname', 'tar'];
 
 export interface PlannedCall {
   tool: 'vagrant' | 'virsh' | 'qemu-img';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findStaleWork } from '../../src/images/stale-builds.js';
+import { findStaleWork, parseWorkFolder } from '../../src/images/stale-builds.js';
 
 const tmp = '/home/u/.vmlab/tmp';
 const mounts = [
@@ -31,6 +31,13 @@ describe('work left by a build that was killed outright', () => {
     expect(findStaleWork(tmp, ['build-debian-12-777'], () => true, mounts, loops)).toEqual([]);
     const builderStillRuns = (_pid: number, dir: string) => dir.endsWith('-4242');
     expect(findStaleWork(tmp, ['build-debian-12-4242'], builderStillRuns, mounts, loops)).toEqual([]);
+  });
+
+  it('the work folders of exports and clones count too; other folders never do', () => {
+    const entries = ['export-web-golden-31', 'clone-web2-32', 'export-clone-web2-33', 'verify-abc', 'build-', 'exports-x-1', 'clone-x-0'];
+    expect(findStaleWork(tmp, entries, () => false, '', []).map((stale) => stale.dir)).toEqual([`${tmp}/export-web-golden-31`, `${tmp}/clone-web2-32`, `${tmp}/export-clone-web2-33`]);
+    expect(parseWorkFolder('export-clone-web2-33')).toEqual({ job: 'export', name: 'clone-web2', pid: 33 });
+    expect(parseWorkFolder('build-ubuntu-24.04-4242')).toEqual({ job: 'build', name: 'ubuntu-24.04', pid: 4242 });
   });
 
   it('a dead build whose loop file was already deleted still has its loop device detached', () => {
