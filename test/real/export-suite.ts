@@ -46,6 +46,27 @@ export function exportSuite(): void {
       expect(identities.get('src')).toMatchObject({ hostname: 'src', marker: 'exported-marker' });
     }, 1_500_000);
 
+    it('snapshot create -> change -> restore brings the VM back; a label is never overwritten', async () => {
+      const snapshot = (...args: string[]) => lab.make(['snapshot', 'NAME=src', ...args]);
+      expect((await snapshot('ACTION=create', 'SNAP=before')).exitCode).toBe(0);
+      const again = await snapshot('ACTION=create', 'SNAP=before');
+      expect(again.exitCode).not.toBe(0);
+      expect(again.stderr).toMatch(/snapshot before already exists on src/);
+      await ssh('src', 'rm /home/vagrant/marker && touch /home/vagrant/changed');
+      const list = JSON.parse((await snapshot('ACTION=list', 'JSON=1')).stdout) as { name: string; created: string; state: string }[];
+      expect(list).toEqual([expect.objectContaining({ name: 'before', state: 'running' })]);
+      expect(Math.abs(Date.parse(list[0]!.created) - Date.now())).toBeLessThan(10 * 60_000);
+      const unconfirmed = await snapshot('ACTION=restore', 'SNAP=before');
+      expect(unconfirmed.exitCode).not.toBe(0);
+      expect(unconfirmed.stderr).toMatch(/not confirmed/);
+      const restore = await snapshot('ACTION=restore', 'SNAP=before', 'YES=1');
+      expect(restore.exitCode, restore.all).toBe(0);
+      expect(await ssh('src', 'cat /home/vagrant/marker; ls /home/vagrant')).toBe('exported-marker\nmarker');
+      expect(await lab.virsh(['domstate', lab.domain('src')])).toContain('running');
+      expect((await snapshot('ACTION=delete', 'SNAP=before', 'YES=1')).exitCode).toBe(0);
+      expect(JSON.parse((await snapshot('ACTION=list', 'JSON=1')).stdout)).toEqual([]);
+    }, 600_000);
+
     it('export halts the VM, writes a verified box, registers a custom image and starts the VM again', async () => {
       const file = path.join(lab.root, 'golden.box');
       const started = Date.now();
@@ -131,6 +152,64 @@ export function exportSuite(): void {
       expect(existsSync(work)).toBe(false);
       expect((await lab.images()).find((image) => image.name === 'killed')).toMatchObject({ kind: 'custom', parent: 'clone-twin' });
     }, 1_800_000);
+
+    it('a shut-off VM can be snapshotted too, and delete removes a VM that has snapshots with its clone image', async () => {
+      expect(await lab.virsh(['domstate', lab.domain('twin')])).toContain('shut off');
+      expect((await lab.make(['snapshot', 'NAME=twin', 'ACTION=create', 'SNAP=halted'])).exitCode).toBe(0);
+      const list = JSON.parse((await lab.make(['snapshot', 'NAME=twin', 'ACTION=list', 'JSON=1'])).stdout) as { name: string; state: string }[];
+      expect(list).toEqual([expect.objectContaining({ name: 'halted', state: 'shutoff' })]);
+      const tree = await lab.make(['images', 'TREE=1']);
+      expect(tree.stdout).toMatch(/debian-12 +base[^\n]*\n└─ golden +custom[^\n]*\n {3}└─ clone-twin +custom[^\n]*machines: twin\n {6}└─ killed +custom/);
+      expect((await lab.make(['image-rm', 'IMAGE=killed', 'YES=1'])).exitCode).toBe(0);
+      const removed = await lab.make(['delete', 'NAME=twin', 'YES=1']);
+      expect(removed.exitCode, removed.all?.slice(-2000)).toBe(0);
+      expect(await lab.virsh(['list', '--all', '--name'])).not.toContain(lab.domain('twin'));
+      expect((await lab.images()).map((image) => image.name).sort()).toEqual(['debian-12', 'golden']);
+    }, 600_000);
+
+    it('gc lists planted orphans, removes them with YES=1, and nothing else', async () => {
+      const id = lab.id;
+      const pool = 'default';
+      const orphanBoxVolume = `vmlab-VAGRANTSLASH-gcorphan${id}_vagrant_box_image_0.1_box.img`;
+      const orphanDisk = `vmlab-${id}-ghost.img`;
+      const foreign = `gcforeign-${id}.qcow2`;
+      for (const name of [orphanBoxVolume, orphanDisk, foreign]) await lab.virsh(['vol-create-as', pool, name, '1M', '--format', 'qcow2']);
+      // A disk volume younger than ten minutes may belong to a vagrant up in progress: age it.
+      await execa('touch', ['-d', '1 hour ago', (await lab.virsh(['vol-path', '--pool', pool, orphanDisk])).trim()]);
+      const boxDir = path.join(lab.root, 'orphan-box');
+      await execa('mkdir', ['-p', boxDir]);
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', path.join(boxDir, 'box.img'), '64M']);
+      await execa('sh', ['-c', `printf '{"provider":"libvirt","format":"qcow2","virtual_size":1}' > "$1/metadata.json"; : > "$1/Vagrantfile"`, 'sh', boxDir]);
+      await execa('tar', ['-C', boxDir, '-cf', path.join(lab.root, 'orphan.box'), 'metadata.json', 'Vagrantfile', 'box.img']);
+      const orphanBox = `vmlab/gcorphan${id}`;
+      await execa('vagrant', ['box', 'add', '--name', orphanBox, '--provider', 'libvirt', path.join(lab.root, 'orphan.box')], { env: { ...lab.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+      const dead = (await execa('true')).pid!;
+      const deadWork = path.join(lab.root, 'home', 'tmp', `export-lost-${dead}`);
+      await execa('mkdir', ['-p', deadWork]);
+      // The box store keeps a box younger than ten minutes (a build adds it before it writes the registry).
+      await execa('sh', ['-c', 'find "$1" -exec touch -d "1 hour ago" {} +', 'sh', path.join(process.env.HOME ?? '/root', '.vagrant.d', 'boxes', orphanBox.replace('/', '-VAGRANTSLASH-'))]);
+
+      const planted = [orphanBoxVolume, orphanDisk, orphanBox, `export-lost-${dead}`];
+      const listing = await lab.make(['gc', 'JSON=1']);
+      expect(listing.exitCode, listing.all).toBe(0);
+      const items = JSON.parse(listing.stdout) as { kind: string; name: string; remove: boolean }[];
+      for (const name of planted) expect(items.find((item) => item.name.includes(name)), name).toMatchObject({ remove: true });
+      expect(items.some((item) => item.name.includes(foreign) || item.name.includes('golden') || item.name.includes('debian-12'))).toBe(false);
+      expect(await lab.virsh(['vol-list', pool])).toContain(orphanDisk);
+
+      const removal = await lab.make(['gc', 'YES=1']);
+      expect(removal.exitCode, removal.all).toBe(0);
+      const volumes = await lab.virsh(['vol-list', pool]);
+      expect(volumes).not.toContain(orphanBoxVolume);
+      expect(volumes).not.toContain(orphanDisk);
+      expect(volumes).toContain(foreign);
+      expect((await execa('vagrant', ['box', 'list'], { env: { ...lab.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })).stdout).not.toContain(orphanBox);
+      expect(existsSync(deadWork)).toBe(false);
+      expect((await lab.images()).map((image) => image.name).sort()).toEqual(['debian-12', 'golden']);
+      const verify = await lab.make(['images-verify']);
+      expect(verify.exitCode, verify.all).toBe(0);
+      await lab.virsh(['vol-delete', '--pool', pool, foreign]);
+    }, 600_000);
   });
 }
 
