@@ -354,26 +354,9 @@ LABEL debian-old
 	APPEND root=UUID=$root_uuid ro console=tty0 console=ttyS0,115200n8
 EOF
 
-# vagrant user: passwordless sudo, Vagrant's insecure public key(s), taken
-# from the installed Vagrant when available (newer releases also ship an
-# ed25519 key as keys/vagrant.pub.ed25519).
+# vagrant user: passwordless sudo, Vagrant's insecure public key(s).
 insecure_keys=$build/tmp/authorized_keys
-: >"$insecure_keys"
-for d in /usr/share/vagrant/keys /opt/vagrant/embedded/gems/gems/vagrant-*/keys \
-	/opt/vagrant/embedded/gems/vagrant-*/keys \
-	/usr/share/rubygems-integration/all/gems/vagrant-*/keys \
-	/usr/lib/ruby/vendor_ruby/vagrant/keys /usr/share/vagrant/gems/gems/vagrant-*/keys; do
-	for f in "$d"/vagrant.pub "$d"/vagrant.pub.*; do
-		[[ -r $f ]] || continue
-		grep -E '^(ssh-(rsa|ed25519)|ecdsa-sha2-[a-z0-9]+) ' "$f" >>"$insecure_keys" || true
-	done
-done
-if [[ ! -s $insecure_keys ]]; then
-	# Fallback: Vagrant's classic, publicly known insecure RSA key.
-	printf '%s\n' "ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr+kz4TjGYe7gHzIw+niNltGEFHzD8+v1I2YJ6oXevct1YeS0o9HZyN1Q9qgCgzUFtdOKLv6IedplqoPkcmF0aYet2PkEDo3MlTBckFXPITAMzF8dJSIFo9D8HfdOV0IAdx4O7PtixWKn5y2hMNG0zQPyUecp4pzC6kivAIhyfHilFR61RGL+GPXQ2MWZWFYbAGjyiYJnAmCP3NOTd0jMZEnDkbUvxhMmBYSdETk1rRgm+R4LOzFUGaHqHDLKLX+FIPKcF96hrucXzcWyLbIbEgE98OHlnVYCzRdK8jlqm8tehUc9c9WhQ== vagrant insecure public key" >"$insecure_keys"
-	echo "note: no installed Vagrant keys found; using the built-in insecure RSA key"
-fi
-sort -u -o "$insecure_keys" "$insecure_keys"
+vagrant_insecure_keys "$insecure_keys"
 
 chroot "$rootfs" useradd --create-home --shell /bin/bash --user-group \
 	--comment vagrant vagrant

@@ -190,7 +190,9 @@ make_build_dir export-disk
 raw=$build/disk.raw
 root=$build/root
 stage=$build/box
+insecure_keys=$build/vagrant-keys
 mkdir -p "$root" "$stage"
+vagrant_insecure_keys "$insecure_keys"
 
 set_traps
 
@@ -268,6 +270,22 @@ has_keygen_unit() {
 	grep -rqsE -- "$KEYGEN_UNIT_RE" "${dirs[@]}"
 }
 
+# Vagrant replaced its insecure key in this VM's vagrant user with a key of
+# this one machine (config.ssh.insert_key), so a VM made from the image would
+# refuse Vagrant's login. The insecure key goes back; Vagrant replaces it again
+# at the first up of each new VM.
+reset_vagrant_key() {
+	local ssh_dir=/home/vagrant/.ssh owner
+	if ! guest_dir "$ssh_dir"; then
+		printf 'vagrant user: no %s in the image; authorized keys left alone\n' "$ssh_dir"
+		return 0
+	fi
+	owner=$(stat -c %u:%g "$root$ssh_dir")
+	[[ ! -L $root$ssh_dir/authorized_keys ]] || rm -f -- "$root$ssh_dir/authorized_keys"
+	install -m 0600 -o "${owner%:*}" -g "${owner#*:}" "$insecure_keys" "$root$ssh_dir/authorized_keys"
+	printf "vagrant user: authorized_keys reset to Vagrant's insecure key (replaced at each new VM's first up)\n"
+}
+
 remove_identity_builtin() {
 	open_root_partition "$raw" "$root" "the VM's disk"
 
@@ -298,6 +316,7 @@ remove_identity_builtin() {
 	# Vagrant sets the real hostname at boot.
 	write_file /etc/hostname "$HOSTNAME_RESET"'\n'
 	reset_hosts
+	reset_vagrant_key
 
 	# SSH host keys at the next boot.
 	if has_keygen_unit; then
@@ -323,7 +342,7 @@ remove_identity_builtin() {
 # Returns virt-sysprep's (or virt-sparsify's) exit status; it runs where set -e
 # does not apply (the caller tests it), so every failure returns at once.
 remove_identity_sysprep() {
-	local listed available=' ' ops=() op _ keygen
+	local listed available=" " ops=() op _ keygen vkeys
 	listed=$(virt-sysprep --list-operations) || return
 	while read -r op _; do available+="$op "; done <<<"$listed"
 	for op in "${SYSPREP_OPERATIONS[@]}"; do
@@ -338,6 +357,10 @@ remove_identity_sysprep() {
 	keygen="if ! grep -rqsE '$KEYGEN_UNIT_RE' /etc/systemd/system /usr/lib/systemd/system /lib/systemd/system"
 	keygen+=" && [ -d /etc/systemd/system ]; then mkdir -p $SSH_DROPIN_DIR"
 	keygen+=" && printf '%b' '$SSH_DROPIN_TEXT' >$SSH_DROPIN; fi"
+	# Vagrant's insecure key back for the vagrant user (see reset_vagrant_key).
+	vkeys="if [ -d /home/vagrant/.ssh ]; then install -m 0600 -o \$(stat -c %u /home/vagrant/.ssh)"
+	vkeys+=" -g \$(stat -c %g /home/vagrant/.ssh) /root/.vmlab-vagrant-keys /home/vagrant/.ssh/authorized_keys; fi;"
+	vkeys+=" rm -f /root/.vmlab-vagrant-keys"
 	# libguestfs: the direct backend (qemu as root) reads our root-owned copy;
 	# its appliance is built under TMPDIR, below the work directory.
 	export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
@@ -345,7 +368,9 @@ remove_identity_sysprep() {
 		--operations "$(IFS=, && printf '%s' "${ops[*]}")" \
 		--hostname "$HOSTNAME_RESET" \
 		--delete /var/lib/systemd/random-seed \
-		--run-command "$keygen" || return
+		--run-command "$keygen" \
+		--upload "$insecure_keys:/root/.vmlab-vagrant-keys" \
+		--run-command "$vkeys" || return
 	# The free space discarded, so that the compressed disk stays small.
 	if command -v virt-sparsify >/dev/null 2>&1; then
 		run virt-sparsify --in-place --format raw "$raw" || return

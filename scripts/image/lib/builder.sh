@@ -318,6 +318,32 @@ convert_progress() {
 		qemu-img convert -p "$@" | progress_lines' convert_progress "$@"
 }
 
+# ------------------------------------------------------ vagrant's key ---
+
+# vagrant_insecure_keys <file>: Vagrant's insecure public key(s) into <file>,
+# taken from the installed Vagrant when available (newer releases also ship
+# an ed25519 key as keys/vagrant.pub.ed25519), else the classic RSA key.
+# Vagrant logs in with it at a VM's first up and then replaces it with a key
+# of that VM's own (config.ssh.insert_key).
+vagrant_insecure_keys() {
+	local keys=$1 d f
+	: >"$keys"
+	for d in /usr/share/vagrant/keys /opt/vagrant/embedded/gems/gems/vagrant-*/keys \
+		/opt/vagrant/embedded/gems/vagrant-*/keys \
+		/usr/share/rubygems-integration/all/gems/vagrant-*/keys \
+		/usr/lib/ruby/vendor_ruby/vagrant/keys /usr/share/vagrant/gems/gems/vagrant-*/keys; do
+		for f in "$d"/vagrant.pub "$d"/vagrant.pub.*; do
+			[[ -r $f ]] || continue
+			grep -E '^(ssh-(rsa|ed25519)|ecdsa-sha2-[a-z0-9]+) ' "$f" >>"$keys" || true
+		done
+	done
+	if [[ ! -s $keys ]]; then
+		printf '%s\n' "ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr+kz4TjGYe7gHzIw+niNltGEFHzD8+v1I2YJ6oXevct1YeS0o9HZyN1Q9qgCgzUFtdOKLv6IedplqoPkcmF0aYet2PkEDo3MlTBckFXPITAMzF8dJSIFo9D8HfdOV0IAdx4O7PtixWKn5y2hMNG0zQPyUecp4pzC6kivAIhyfHilFR61RGL+GPXQ2MWZWFYbAGjyiYJnAmCP3NOTd0jMZEnDkbUvxhMmBYSdETk1rRgm+R4LOzFUGaHqHDLKLX+FIPKcF96hrucXzcWyLbIbEgE98OHlnVYCzRdK8jlqm8tehUc9c9WhQ== vagrant insecure public key" >"$keys"
+		echo "note: no installed Vagrant keys found; using the built-in insecure RSA key"
+	fi
+	sort -u -o "$keys" "$keys"
+}
+
 # ---------------------------------------------------------------- the box ---
 
 # compress_disk <raw disk> <qcow2>: compress the raw disk (removed afterwards).
