@@ -21,6 +21,16 @@ function expectFailure(result: { exitCode?: number; stderr: string }, code: numb
   expect(result.stderr).toContain(`Error ${code}`);
 }
 
+/** A refusal: the CLI's exit code and message, no external program run, lab.yaml and the registry as they were. */
+async function expectRefusedUnchanged(args: string[], code: number, message: RegExp): Promise<void> {
+  const before = await sandbox.snapshot();
+  const result = await sandbox.make(args);
+  expectFailure(result, code);
+  expect(result.stderr).toMatch(message);
+  expect(await sandbox.snapshot()).toEqual(before);
+  expect(await sandbox.calls()).toEqual([]);
+}
+
 let sandbox: Sandbox;
 beforeEach(async () => {
   sandbox = await Sandbox.create();
@@ -45,12 +55,7 @@ describe('make export', () => {
     { case: 'an unknown machine', args: ['export', 'NAME=nosuch', 'TARGET=golden'], code: 1, message: /no machine named "nosuch"/ },
     { case: 'FILE in a folder that does not exist', args: ['export', 'NAME=web', 'TARGET=golden', 'FILE=/nonexistent/dir/golden.box'], code: 2, message: /folder \/nonexistent\/dir does not exist/ },
   ])('$case is refused and changes nothing', async ({ args, code, message }) => {
-    const before = await sandbox.snapshot();
-    const result = await sandbox.make(args);
-    expectFailure(result, code);
-    expect(result.stderr).toMatch(message);
-    expect(await sandbox.snapshot()).toEqual(before);
-    expect(await sandbox.calls()).toEqual([]);
+    await expectRefusedUnchanged(args, code, message);
     expect(existsSync(path.join(sandbox.labDir, 'pwned'))).toBe(false);
   });
 
@@ -178,12 +183,5 @@ describe('make clone', () => {
     { case: 'an unknown SOURCE', args: ['clone', 'SOURCE=nosuch', 'TARGET=web2'], code: 1, message: /no machine named "nosuch"/ },
     { case: 'a TARGET that exists', args: ['clone', 'SOURCE=web', 'TARGET=web'], code: 1, message: /a machine named "web" already exists/ },
     { case: 'a TARGET with a slash', args: ['clone', 'SOURCE=web', 'TARGET=a/b'], code: 2, message: /invalid machine name "a\/b"/ },
-  ])('$case is refused and changes nothing', async ({ args, code, message }) => {
-    const before = await sandbox.snapshot();
-    const result = await sandbox.make(args);
-    expectFailure(result, code);
-    expect(result.stderr).toMatch(message);
-    expect(await sandbox.snapshot()).toEqual(before);
-    expect(await sandbox.calls()).toEqual([]);
-  });
+  ])('$case is refused and changes nothing', async ({ args, code, message }) => expectRefusedUnchanged(args, code, message));
 });
