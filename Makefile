@@ -24,6 +24,10 @@ export VMLAB_FILE := $(value FILE)
 export VMLAB_SOURCE := $(value SOURCE)
 export VMLAB_SNAP := $(value SNAP)
 export VMLAB_ACTION := $(value ACTION)
+export VMLAB_GROUP := $(value GROUP)
+export VMLAB_COUNT := $(value COUNT)
+export VMLAB_NAMES := $(value NAMES)
+export VMLAB_SUBNET := $(value SUBNET)
 export DRIVER
 
 on = $(if $(filter 1 yes true,$(1)),$(2))
@@ -32,7 +36,9 @@ FLAGS = $(call on,$(DRY_RUN),--dry-run) $(call on,$(JSON),--json) $(call on,$(YE
 # The make targets set the host up when it is not ready (VMLAB_AUTO_SETUP=0 turns that off).
 SETUP_FLAG = $(if $(filter 0 no false,$(VMLAB_AUTO_SETUP)),,--setup)
 # AUTO_BUILD=0: do not build a missing role image; boot its nearest built ancestor and provision instead.
-SETUP_FLAG += $(if $(filter 0 no false,$(AUTO_BUILD)),--no-auto-build)
+BUILD_FLAG = $(if $(filter 0 no false,$(AUTO_BUILD)),--no-auto-build)
+# FORCE=1: start VMs even beyond the host's limits (resource admission).
+FORCE_FLAG = $(call on,$(FORCE),--force)
 VMLAB = node bin/vmlab $(FLAGS)
 
 # The CLI is built on demand: `make <anything>` works straight after a clone.
@@ -54,16 +60,16 @@ $(CLI): node_modules/.installed tsconfig.json $(SOURCES)
 ##@ Machines
 create-%: export VMLAB_ROLE = $*
 create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
-	@$(VMLAB) create "$$VMLAB_ROLE" $(SETUP_FLAG) --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
+	@$(VMLAB) create "$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
 
 dev-vm: $(CLI) ## a base VM called dev
-	@$(VMLAB) create base $(SETUP_FLAG) --name "$${VMLAB_NAME:-dev}"
+	@$(VMLAB) create base $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$${VMLAB_NAME:-dev}"
 
 web-vm: $(CLI) ## a docker VM called web
-	@$(VMLAB) create docker $(SETUP_FLAG) --name "$${VMLAB_NAME:-web}"
+	@$(VMLAB) create docker $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$${VMLAB_NAME:-web}"
 
-start: $(CLI) ## start NAME=..: boot a declared machine
-	@$(VMLAB) start "$$VMLAB_NAME"
+start: $(CLI) ## start NAME=.. [FORCE=1]: boot a declared machine (create it if it has no VM)
+	@$(VMLAB) start "$$VMLAB_NAME" $(FORCE_FLAG)
 
 stop: $(CLI) ## stop NAME=..: shut a machine down
 	@$(VMLAB) stop "$$VMLAB_NAME"
@@ -84,11 +90,36 @@ roles: $(CLI) ## the roles and their defaults (JSON=1)
 	@$(VMLAB) roles
 
 clone: $(CLI) ## clone SOURCE=.. TARGET=..: a new machine from another's current disk, with its own identity
-	@$(VMLAB) clone "$$VMLAB_SOURCE" "$$VMLAB_TARGET"
+	@$(VMLAB) clone "$$VMLAB_SOURCE" "$$VMLAB_TARGET" $(FORCE_FLAG)
+
+check: $(CLI) ## check NAME=..[,..]|GROUP=..: run the roles' health checks in running machines (JSON=1)
+	@$(VMLAB) check --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP"
+
+##@ Labs
+up: $(CLI) ## up [GROUP=..] [FORCE=1]: bring the lab (or a group) to lab.yaml, machines side by side
+	@$(VMLAB) up --group="$$VMLAB_GROUP" $(SETUP_FLAG) $(FORCE_FLAG)
+
+plan: $(CLI) ## plan [GROUP=..]: what make up would do, per machine; changes nothing (JSON=1)
+	@$(VMLAB) plan --group="$$VMLAB_GROUP"
+
+down: $(CLI) ## down [GROUP=..]: halt the lab's (or a group's) running machines side by side
+	@$(VMLAB) down --group="$$VMLAB_GROUP"
+
+destroy: $(CLI) ## destroy GROUP=.. YES=1: destroy a group's VMs; they stay declared in lab.yaml
+	@$(VMLAB) destroy --group="$$VMLAB_GROUP"
+
+create-group: $(CLI) ## create-group GROUP=.. ROLE=.. COUNT=n|NAMES=a,b [SUBNET=] [CPUS= MEMORY= DISK=]: declare a group and bring it up
+	@$(VMLAB) create-group "$$VMLAB_GROUP" --role="$$VMLAB_ROLE_ARG" --count="$$VMLAB_COUNT" --names="$$VMLAB_NAMES" --subnet="$$VMLAB_SUBNET" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK" $(SETUP_FLAG) $(FORCE_FLAG)
+
+create-k8s-cluster: $(CLI) ## a Kubernetes control plane and two workers (role k8s, group k8s, own network)
+	@$(VMLAB) create-group "$${VMLAB_GROUP:-k8s}" --role=k8s --names="$${VMLAB_NAMES:-k8s-cp,k8s-w1,k8s-w2}" --subnet="$$VMLAB_SUBNET" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" $(SETUP_FLAG) $(FORCE_FLAG)
+
+resources: $(CLI) ## who uses what on this host (running VMs) against the limits VMs are admitted by (JSON=1)
+	@$(VMLAB) resources
 
 # --opt="value": a value that starts with '-' (SNAP=--force) stays a value, not an option of the CLI.
-snapshot: $(CLI) ## snapshot NAME=..[,..] ACTION=create|list|restore|delete [SNAP=..] [YES=1]: VM snapshots
-	@$(VMLAB) snapshot --action="$$VMLAB_ACTION" --name="$$VMLAB_NAME" --snap="$$VMLAB_SNAP"
+snapshot: $(CLI) ## snapshot NAME=..[,..]|GROUP=.. ACTION=create|list|restore|delete [SNAP=..] [YES=1]: VM snapshots
+	@$(VMLAB) snapshot --action="$$VMLAB_ACTION" --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP" --snap="$$VMLAB_SNAP"
 
 ##@ Images
 build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
@@ -136,14 +167,14 @@ test: $(CLI) lint ## all tests: pure, CLI against fake tools, real VMs where the
 
 lint: node_modules/.installed ## type-check and shellcheck the scripts
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
-	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/image/*.sh scripts/image/lib/*.sh; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/lab/*.sh scripts/image/*.sh scripts/image/lib/*.sh; \
 	 else echo '*** shellcheck not installed: scripts not checked (apt-get install shellcheck) ***' >&2; fi
 
 clean: ## remove the built CLI (not your lab, not your images)
 	@rm -rf dist
 
 help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
-	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z%-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles clone snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test lint clean help
+.PHONY: dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test lint clean help

@@ -18,6 +18,10 @@ import { cloneMachine } from './commands/clone.js';
 import { snapshotCommand } from './commands/snapshot.js';
 import { exportCommand, importCommand } from './commands/export.js';
 import { cancelQueueJob, runWorkerCommand, showJobLog, showQueue } from './commands/queue.js';
+import { converge, showPlan, type Selection } from './commands/up.js';
+import { createGroup, destroyGroup, downLab } from './commands/group.js';
+import { checkMachines } from './commands/check.js';
+import { showResources } from './commands/resources.js';
 
 /** What a command handler reports back to main: the process exit code. */
 export interface Outcome {
@@ -59,12 +63,14 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('memory', { type: 'string', describe: 'memory in MiB' })
           .option('disk', { type: 'string', describe: 'disk in GiB' })
           .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' })
+          .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
           .option('auto-build', { type: 'boolean', default: true, describe: "build the role's image if missing (--no-auto-build: provision on first boot)" }),
       async (args) => {
         await createMachine(context(args), {
           role: args.role,
           setupIfNeeded: args.setup === true,
           autoBuild: args.autoBuild !== false,
+          force: args.force === true,
           name: args.name || undefined,
           image: args.image || undefined,
           cpus: wholeNumber('CPUS', args.cpus),
@@ -73,7 +79,72 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         });
       },
     )
-    .command('start [name]', 'boot a declared machine', nameArg, async (args) => startMachine(context(args), machineName(args.name, 'start')))
+    .command(
+      'start [name]',
+      'boot a declared machine (create it if it has no VM)',
+      (y) => nameArg(y).option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" }),
+      async (args) => startMachine(context(args), machineName(args.name, 'start'), { force: args.force === true }),
+    )
+    .command(
+      'up',
+      'bring the lab (or a group) to lab.yaml: create, start, reconfigure, side by side',
+      (y) =>
+        groupOption(y)
+          .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
+          .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' }),
+      async (args) => {
+        const group = args.group || undefined;
+        await converge(context(args), { group, force: args.force === true, setupIfNeeded: args.setup === true, retry: `make up${group ? ` GROUP=${group}` : ''}` });
+      },
+    )
+    .command('plan', 'what make up would do, per machine; changes nothing', groupOption, async (args) => showPlan(context(args), { group: args.group || undefined }))
+    .command('down', 'halt the running machines of the lab (or a group), side by side', groupOption, async (args) => downLab(context(args), { group: args.group || undefined }))
+    .command('destroy', "destroy a group's VMs side by side; they stay declared in lab.yaml", groupOption, async (args) =>
+      destroyGroup(context(args), { group: args.group || undefined }),
+    )
+    .command(
+      'check',
+      "run the roles' health checks in machines (NAME=a,b or GROUP=..)",
+      (y) => groupOption(y).option('name', { type: 'string', describe: 'machine names, comma-separated' }),
+      async (args) => {
+        outcome.exitCode = await checkMachines(context(args), selection(args.name, args.group));
+      },
+    )
+    .command('resources', "who uses what on this host against the limits vmlab admits VMs by", {}, async (args) => showResources(context(args)))
+    .command(
+      'create-group [group]',
+      'declare a group of machines of a role with a network and addresses, and bring them up side by side',
+      (y) =>
+        y
+          .positional('group', { type: 'string' })
+          .option('role', { type: 'string', describe: 'the machines\' role' })
+          .option('count', { type: 'string', describe: 'how many machines: <group>-1 .. <group>-<count>' })
+          .option('names', { type: 'string', describe: 'the machines\' names, comma-separated (instead of count)' })
+          .option('subnet', { type: 'string', describe: "the group network's subnet (default: a free 10.<n>.0.0/24)" })
+          .option('image', { type: 'string' })
+          .option('cpus', { type: 'string' })
+          .option('memory', { type: 'string' })
+          .option('disk', { type: 'string' })
+          .option('force', { type: 'boolean' })
+          .option('setup', { type: 'boolean' }),
+      async (args) => {
+        if (!args.group || !args.role) throw new UserError('create-group needs GROUP and ROLE', 'Example: make create-group GROUP=db ROLE=base COUNT=3', 2);
+        if (!args.count && !args.names) throw new UserError('create-group needs COUNT or NAMES', 'Example: make create-group GROUP=db ROLE=base COUNT=3', 2);
+        await createGroup(context(args), {
+          group: args.group,
+          role: args.role,
+          count: wholeNumber('COUNT', args.count),
+          names: args.names ? args.names.split(',').map((name) => name.trim()) : undefined,
+          subnet: args.subnet || undefined,
+          image: args.image || undefined,
+          cpus: wholeNumber('CPUS', args.cpus),
+          memory: wholeNumber('MEMORY', args.memory),
+          disk: wholeNumber('DISK', args.disk),
+          force: args.force === true,
+          setupIfNeeded: args.setup === true,
+        });
+      },
+    )
     .command('stop [name]', 'shut a machine down (vagrant halt)', nameArg, async (args) => stopMachine(context(args), machineName(args.name, 'stop')))
     .command(
       'ssh [name]',
@@ -90,11 +161,14 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       'snapshot [action] [name]',
       "internal snapshots of a machine's VM: create, list, restore, delete (NAME may be web,db)",
       (y) =>
-        nameArg(y.positional('action', { type: 'string', describe: 'create, list, restore or delete' })).option('snap', {
-          type: 'string',
-          describe: 'snapshot label (create, restore, delete)',
-        }),
-      async (args) => snapshotCommand(context(args), { action: args.action || undefined, name: args.name || undefined, snap: args.snap || undefined }),
+        groupOption(
+          nameArg(y.positional('action', { type: 'string', describe: 'create, list, restore or delete' })).option('snap', {
+            type: 'string',
+            describe: 'snapshot label (create, restore, delete)',
+          }),
+        ),
+      async (args) =>
+        snapshotCommand(context(args), { action: args.action || undefined, name: args.name || undefined, snap: args.snap || undefined, group: args.group || undefined }),
     )
     .command('list', "the lab's machines with their state from libvirt", {}, async (args) => listMachines(context(args)))
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => renderLab(context(args)))
@@ -160,8 +234,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command(
       'clone [source] [target]',
       "a new machine from another's current disk, with its own identity",
-      (y) => y.positional('source', { type: 'string' }).positional('target', { type: 'string' }),
-      async (args) => cloneMachine(context(args), args.source || undefined, args.target || undefined),
+      (y) =>
+        y
+          .positional('source', { type: 'string' })
+          .positional('target', { type: 'string' })
+          .option('force', { type: 'boolean', describe: "even beyond the host's limits (FORCE=1)" }),
+      async (args) => cloneMachine(context(args), args.source || undefined, args.target || undefined, { force: args.force === true }),
     )
     .command('gc', 'list what vmlab made that nothing uses any more; --yes removes it', {}, async (args) => {
       outcome.exitCode = await gc(context(args), { verbose: args.verbose === true });
@@ -186,6 +264,16 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
 function jobId(job: string | undefined, command: string): string {
   if (!job) throw new UserError(`which job? ${command} needs JOB`, `See the jobs: make queue; then: make ${command} JOB=<id>`, 2);
   return job;
+}
+
+function groupOption<T>(y: Argv<T>) {
+  return y.option('group', { type: 'string', describe: 'a group of machines in lab.yaml' });
+}
+
+function selection(names: string | undefined, group: string | undefined): Selection {
+  if (names && group) throw new UserError('give NAME or GROUP, not both', 'Example: make check GROUP=k8s', 2);
+  if (group) return { group };
+  return names ? { names: [...new Set(names.split(',').map((name) => name.trim()).filter(Boolean))] } : {};
 }
 
 function nameArg<T>(y: Argv<T>) {

@@ -24,7 +24,38 @@ export const virshArgs = {
     'snapshot-revert', '--domain', domain, '--snapshotname', label, ...(options.running ? ['--running'] : []),
   ],
   snapshotDelete: (domain: string, label: string) => ['snapshot-delete', '--domain', domain, '--snapshotname', label],
+  /** vCPUs and memory of every running domain, in one call. */
+  runningStats: () => ['domstats', '--list-running', '--vcpu', '--balloon'],
+  poolDumpxml: (pool: string) => ['pool-dumpxml', pool],
+  netList: () => ['net-list', '--all', '--name'],
+  netInfo: (network: string) => ['net-info', network],
+  netDumpxml: (network: string) => ['net-dumpxml', network],
+  netDestroy: (network: string) => ['net-destroy', network],
+  netUndefine: (network: string) => ['net-undefine', network],
 };
+
+/** `virsh domstats --vcpu --balloon`: per domain, its vCPUs and its maximum memory. */
+export function parseDomstats(stdout: string): { name: string; vcpus: number; memoryMiB: number }[] {
+  const domains: { name: string; vcpus: number; memoryMiB: number }[] = [];
+  for (const line of stdout.split('\n')) {
+    const domain = /^Domain: '(.*)'$/.exec(line.trim());
+    if (domain?.[1] !== undefined) {
+      domains.push({ name: domain[1], vcpus: 0, memoryMiB: 0 });
+      continue;
+    }
+    const current = domains.at(-1);
+    const field = /^\s*([\w.]+)=(\d+)$/.exec(line);
+    if (!current || !field) continue;
+    if (field[1] === 'vcpu.current') current.vcpus = Number(field[2]);
+    if (field[1] === 'balloon.maximum') current.memoryMiB = Math.round(Number(field[2]) / 1024);
+  }
+  return domains;
+}
+
+/** `virsh net-info`: the bridge a network's host side is. */
+export function parseNetBridge(stdout: string): string | undefined {
+  return /^Bridge:\s+(\S+)/m.exec(stdout)?.[1];
+}
 
 export type DomainState = 'running' | 'shut off' | 'paused' | 'crashed' | 'pmsuspended' | 'in shutdown' | 'blocked' | 'idle' | string;
 
@@ -141,6 +172,11 @@ export class Virsh {
     await this.runner.run('virsh', ['-c', this.uri, ...args]);
   }
 
+  /** A change whose failure the caller handles (the result is returned, not thrown). */
+  async tryChange(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    return this.runner.run('virsh', ['-c', this.uri, ...args], { check: false });
+  }
+
   async domains(): Promise<DomainRow[]> {
     return parseDomainList((await this.query(virshArgs.listAll())).stdout);
   }
@@ -151,6 +187,11 @@ export class Virsh {
 
   async domainState(domain: string): Promise<DomainState | undefined> {
     return parseDomstate((await this.query(virshArgs.domstate(domain))).stdout);
+  }
+
+  async networks(): Promise<string[]> {
+    const result = await this.query(virshArgs.netList(), false);
+    return result.exitCode === 0 ? result.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
   }
 
   async volumes(pool: string): Promise<{ name: string; path: string }[]> {

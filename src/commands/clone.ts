@@ -1,6 +1,7 @@
 import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
+import { admit } from '../host/admission.js';
 import { exportMachine } from '../images/export-vm.js';
 import { DryRunStop } from '../images/run-builder.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
@@ -20,7 +21,7 @@ export function cloneImageName(target: string): string {
  * and SSH host keys at first boot; Vagrant gives it its own hostname. `make delete NAME=web2` removes the
  * private image again.
  */
-export async function cloneMachine(context: Context, source: string | undefined, target: string | undefined): Promise<void> {
+export async function cloneMachine(context: Context, source: string | undefined, target: string | undefined, options: { force?: boolean } = {}): Promise<void> {
   if (!source || !target) throw new UserError('clone needs SOURCE (an existing machine) and TARGET (the new one)', 'Example: make clone SOURCE=web TARGET=web2', 2);
   checkMachineName(source);
   checkMachineName(target);
@@ -38,6 +39,10 @@ export async function cloneMachine(context: Context, source: string | undefined,
   if (users.length) throw new UserError(`image ${image} is still used by ${users.map((machine) => machine.name).join(', ')}`, 'Pick another TARGET');
   const machine = resolveMachines(workspace).find((candidate) => candidate.name === source);
   if (!machine) throw new UserError(`no machine named "${source}" in lab.yaml`, 'See: make list');
+  // The host must have room for the clone before its disk is copied.
+  const retry = `make clone SOURCE=${source} TARGET=${target}`;
+  const claim = { who: target, domain, state: 'to create', vcpus: machine.cpus, memoryMiB: machine.memory, diskBytes: machine.disk * 2 ** 30 };
+  await admit(context, [claim], workspace.labFile.lab.admission, { force: options.force === true, retry });
 
   try {
     await exportMachine(context, {
@@ -46,11 +51,11 @@ export async function cloneMachine(context: Context, source: string | undefined,
       force: true,
       compress: false,
       source: `clone of ${source} for ${target}`,
-      retry: `make clone SOURCE=${source} TARGET=${target}`,
+      retry,
     });
   } catch (error) {
     if (error instanceof DryRunStop) return;
     throw error;
   }
-  await createMachine(context, { role: machine.role, name: target, image, cpus: machine.cpus, memory: machine.memory, disk: machine.disk, autoBuild: false });
+  await createMachine(context, { role: machine.role, name: target, image, cpus: machine.cpus, memory: machine.memory, disk: machine.disk, autoBuild: false, force: options.force });
 }

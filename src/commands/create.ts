@@ -1,18 +1,13 @@
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { preflight } from '../host/preflight.js';
 import type { MachineSpec } from '../lab/lab-schema.js';
-import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.js';
+import { loadWorkspace, renderWorkspace } from '../lab/workspace.js';
 import { checkImageName, checkMachineName } from '../names.js';
 import { requireRole } from '../roles/load-roles.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { zodIssues } from '../yaml-file.js';
-import { bringUp } from './start.js';
 import { imageForRole } from '../images/ensure-image.js';
-import { buildImage } from './build.js';
-import { Registry } from '../images/registry.js';
-import { kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
-import { probeKvm } from '../host/kvm-probe.js';
+import { converge } from './up.js';
 
 export interface CreateRequest {
   role: string;
@@ -25,9 +20,14 @@ export interface CreateRequest {
   cpus?: number;
   memory?: number;
   disk?: number;
+  /** Start even where the host's limits say no (FORCE=1). */
+  force?: boolean;
 }
 
-/** Declare a machine in lab.yaml, render the Vagrantfile and bring the machine up. */
+/**
+ * Declare a machine in lab.yaml and converge it: the image is built if needed, the host's room is checked,
+ * and lab.yaml is written only once every check has passed. A machine that exists already just starts.
+ */
 export async function createMachine(context: Context, request: CreateRequest): Promise<void> {
   const name = checkMachineName(request.name || request.role);
   if (request.image) checkImageName(request.image);
@@ -42,40 +42,23 @@ export async function createMachine(context: Context, request: CreateRequest): P
       `Pick another NAME, or remove it first: make delete NAME=${name} YES=1`,
     );
   }
-  // Render once before anything changes: a lab that cannot be rendered is refused untouched.
-  await renderWorkspace(context, workspace, existing ? workspace.labFile : workspace.labFile.withMachine(name, { role: role.name, ...sizes }));
-  await preflight(context, ['vagrant', 'virsh'], { setupIfNeeded: request.setupIfNeeded });
-
-  let pinned: string | undefined = request.image;
-  if (!existing) {
-    const target = request.image ? { image: request.image, fallback: false } : await imageForRole(context, role, { autoBuild: request.autoBuild !== false });
-    if (target.fallback) {
-      context.ui.info(`image ${role.image} is not built (AUTO_BUILD=0): ${name} boots ${target.image} and provisions the rest of ${role.name}'s features at first boot`);
-      pinned = target.image;
+  let labFile = workspace.labFile;
+  if (existing) {
+    context.ui.info(`${name} is already declared with role ${role.name}; starting it`);
+  } else {
+    // Validate the new entry (and render it) before anything else happens.
+    await renderWorkspace(context, workspace, workspace.labFile.withMachine(name, { role: role.name, ...sizes }));
+    let pinned = request.image;
+    if (!pinned) {
+      const target = await imageForRole(context, role, { autoBuild: request.autoBuild !== false });
+      if (target.fallback) {
+        context.ui.info(`image ${role.image} is not built (AUTO_BUILD=0): ${name} boots ${target.image} and provisions the rest of ${role.name}'s features at first boot`);
+        pinned = target.image;
+      }
     }
-    await buildImage(context, target.image, { force: false, background: false });
-    if (!context.dryRun) await probeKvmIfNeeded(context, target.image);
+    labFile = workspace.labFile.withMachine(name, { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes });
   }
-  const fresh = await loadWorkspace(context);
-  const spec: MachineSpec = { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes };
-  const labFile = existing ? fresh.labFile : fresh.labFile.withMachine(name, spec);
-  const vagrantfile = await renderWorkspace(context, fresh, labFile);
-  if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
-  await saveWorkspace(context, labFile, vagrantfile);
-  if (existing) context.ui.info(`${name} is already declared with role ${role.name}; starting it`);
-  await bringUp(context, labFile.lab, name);
-}
-
-/** The first time an image is about to boot on this host, find out whether KVM really works. */
-async function probeKvmIfNeeded(context: Context, image: string): Promise<void> {
-  const choice = parseDriverChoice(context.env.DRIVER, 'auto');
-  if (choice !== 'auto' || (await readProbe(context.home)) || !(await kvmDeviceUsable())) return;
-  const registry = new Registry(context.home);
-  const record = await registry.get(image);
-  if (!record) return;
-  context.ui.info('probing whether KVM really works here (a short test boot)');
-  const probe = await probeKvm(context, registry.boxFile(record));
-  context.ui.info(probe.works ? 'KVM works: VMs run with hardware acceleration' : `KVM is unusable here (${probe.detail}): VMs use software emulation`);
+  await converge(context, { names: [name], labFile, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make start NAME=${name}` });
 }
 
 function checkSizes(request: CreateRequest): Partial<MachineSpec> {

@@ -3,6 +3,7 @@ import { Virsh, virshArgs } from '../adapters/virsh.js';
 import { confirmOrRefuse } from '../confirm.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
+import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import type { LabFile } from '../lab/lab-file.js';
@@ -32,6 +33,7 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   const remaining = workspace.labFile.withoutMachine(name);
   await saveWorkspace(context, remaining, await renderWorkspace(context, workspace, remaining));
   if (!context.dryRun) await removeCloneImage(context, workspace, name, remaining);
+  await removeIdleLabNetworks(context, remaining.lab);
   if (!context.dryRun) context.ui.info(`${name} deleted: no domain and no disk volume left`);
 }
 
@@ -40,7 +42,7 @@ export function isVolumeOf(domain: string, volume: string): boolean {
   return volume === `${domain}.img` || volume.startsWith(`${domain}-`);
 }
 
-async function removeLeftovers(context: Context, domain: string): Promise<void> {
+export async function removeLeftovers(context: Context, domain: string): Promise<void> {
   const virsh = new Virsh(context.runner, context.libvirtUri);
   if ((await virsh.domains()).some((row) => row.name === domain)) {
     throw new UserError(`vagrant destroy finished but libvirt still has the domain ${domain}`, `Inspect: virsh -c ${context.libvirtUri} dominfo ${domain}`);

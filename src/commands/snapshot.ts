@@ -6,6 +6,7 @@ import { preflight } from '../host/preflight.js';
 import type { Lab } from '../lab/lab-schema.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import { loadWorkspace } from '../lab/workspace.js';
+import { selectMachines as selectGroup } from './up.js';
 import { renderTable } from '../ui/ui.js';
 
 /**
@@ -26,8 +27,8 @@ export interface SnapshotOptions {
   /** NAME: one machine, or several separated by commas. */
   name?: string;
   snap?: string;
-  // GROUP=<group> (a named set of machines from lab.yaml) is to come: it will be one more selector
-  // here, resolved by selectMachines into the same list of machine names.
+  /** GROUP: every machine of a group in lab.yaml (instead of NAME). */
+  group?: string;
 }
 
 export interface SnapshotRequest {
@@ -131,8 +132,10 @@ export function renderSnapshotList(targets: SnapshotTarget[]): string {
 }
 
 export async function snapshotCommand(context: Context, options: SnapshotOptions): Promise<void> {
-  const request = parseSnapshotRequest(options);
+  if (options.group && options.name) throw new UserError('snapshot takes NAME or GROUP, not both', `Example: make snapshot GROUP=${options.group} ACTION=list`, 2);
   const workspace = await loadWorkspace(context);
+  const members = options.group ? selectGroup(workspace, { group: options.group }).map((machine) => machine.name).join(',') : options.name;
+  const request = parseSnapshotRequest({ ...options, name: members });
   const machines = selectMachines(workspace.labFile.lab, request);
   await preflight(context, ['virsh']);
   const virsh = new Virsh(context.runner, context.libvirtUri);

@@ -1,36 +1,24 @@
 import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
-import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
-import { preflight } from '../host/preflight.js';
-import type { Lab } from '../lab/lab-schema.js';
-import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
-import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.js';
+import { requireMachine } from '../lab/resolve-machines.js';
+import { loadWorkspace } from '../lab/workspace.js';
+import { converge } from './up.js';
 
-export async function startMachine(context: Context, name: string): Promise<void> {
+/** make start NAME=..: bring one declared machine to lab.yaml (boot it; create it if it has no VM yet). */
+export async function startMachine(context: Context, name: string, options: { force?: boolean } = {}): Promise<void> {
   const workspace = await loadWorkspace(context);
   requireMachine(workspace.labFile.lab, name);
-  await preflight(context);
-  await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
-  await bringUp(context, workspace.labFile.lab, name);
+  await converge(context, { names: [name], force: options.force, retry: `make start NAME=${name}` });
 }
 
-/**
- * `vagrant up`, provisioning only when the domain does not exist yet: a machine that was created
- * before just boots (`--no-provision`), a new one runs its role's features on first boot.
- */
-export async function bringUp(context: Context, lab: Lab, name: string): Promise<void> {
-  const domain = `${domainPrefix(lab)}${name}`;
-  const exists = context.dryRun ? false : (await new Virsh(context.runner, context.libvirtUri).domains()).some((row) => row.name === domain);
-  const vagrant = new Vagrant(context.runner, context.labDir);
+/** Boot a machine whose VM exists (after an export halted it): no provisioning, no checks. */
+export async function bootExisting(context: Context, name: string): Promise<void> {
   try {
-    await vagrant.run(vagrantArgs.up(name, { provision: !exists }), { interactive: true });
+    await new Vagrant(context.runner, context.labDir).run(vagrantArgs.up(name, { provision: false }), { interactive: true });
   } catch (error) {
     if (error instanceof CommandError) {
-      throw new UserError(
-        `${name} did not come up (vagrant up exited with ${error.exitCode}); it stays declared in lab.yaml`,
-        `Read vagrant's output above. Retry: make start NAME=${name}; or remove it: make delete NAME=${name} YES=1`,
-      );
+      throw new UserError(`${name} did not come up again (vagrant up exited with ${error.exitCode})`, `Read vagrant's output above. Retry: make start NAME=${name}`);
     }
     throw error;
   }

@@ -28,3 +28,22 @@ export function parseRoutes(stdout: string): { destination: string; device: stri
     .filter(([destination]) => destination && destination !== 'default')
     .map((words) => ({ destination: words[0] ?? '', device: words[words.indexOf('dev') + 1] ?? '' }));
 }
+
+export function formatIpv4(address: number): string {
+  return [24, 16, 8, 0].map((shift) => (address >>> shift) & 255).join('.');
+}
+
+export function ipv4ToNumber(address: string): number | undefined {
+  return parseCidr(`${address}/32`)?.base;
+}
+
+export function netmask(bits: number): string {
+  return formatIpv4(bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
+}
+
+/** The first and last address of a subnet: its network and broadcast addresses. */
+export function subnetBounds(cidr: string): { first: number; last: number } | undefined {
+  const parsed = parseCidr(cidr);
+  if (!parsed) return undefined;
+  return { first: parsed.base, last: (parsed.base + 2 ** (32 - parsed.bits) - 1) >>> 0 };
+}

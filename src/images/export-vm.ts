@@ -2,7 +2,7 @@ import { copyFile, mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
 import { parseBlockList, Virsh, virshArgs } from '../adapters/virsh.js';
-import { bringUp } from '../commands/start.js';
+import { bootExisting } from '../commands/start.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
@@ -137,7 +137,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
     await rm(plan.workDir, { recursive: true, force: true });
     if (wasRunning && !context.dryRun) {
       if (interrupted) context.ui.warn(`${machine.name} was running before the export; start it again: make start NAME=${machine.name}`);
-      else await bringUp(context, workspace.labFile.lab, machine.name);
+      else await bootExisting(context, machine.name);
     }
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { type Document, isMap } from 'yaml';
+import { type Document, isMap, isScalar, isSeq } from 'yaml';
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadYamlFile, parseYaml } from '../yaml-file.js';
 import { labSchema, type Lab, type MachineSpec } from './lab-schema.js';
@@ -59,9 +59,28 @@ export class LabFile {
     return this.rebuilt(document);
   }
 
+  /** A new LabFile with a named network (networks: name: subnet) added. */
+  withNetwork(name: string, subnet: string): LabFile {
+    const document = this.document.clone();
+    if (!isMap(document.get('networks', true))) document.set('networks', document.createNode({}));
+    document.setIn(['networks', name], subnet);
+    const networks = document.get('networks', true);
+    if (isMap(networks)) networks.flow = false;
+    return this.rebuilt(document);
+  }
+
   withoutMachine(name: string): LabFile {
     const document = this.document.clone();
     document.deleteIn(['machines', name]);
+    // A group that names it lets go of it too (an empty group stays: the user declared it).
+    const groups = document.get('groups', true);
+    if (isMap(groups)) {
+      for (const pair of groups.items) {
+        if (!isSeq(pair.value)) continue;
+        const index = pair.value.items.findIndex((item) => isScalar(item) && item.value === name);
+        if (index >= 0) pair.value.delete(index);
+      }
+    }
     return this.rebuilt(document);
   }
 

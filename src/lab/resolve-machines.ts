@@ -1,7 +1,9 @@
 import { UserError } from '../errors.js';
 import { requireRole } from '../roles/load-roles.js';
 import type { Role } from '../roles/role-schema.js';
+import path from 'node:path';
 import type { Lab, MachineSpec } from './lab-schema.js';
+import { labNetworks, type MachineAddress } from './networks.js';
 
 /** A declared machine with every default filled in: what the Vagrantfile and the lifecycle act on. */
 export interface ResolvedMachine {
@@ -19,6 +21,16 @@ export interface ResolvedMachine {
   settings: Record<string, string>;
   /** Features to run at first boot: those of the role that the image does not already contain. */
   provision: { name: string; script: string }[];
+  /** The groups the machine is in (its group: and every groups: entry naming it). */
+  groups: string[];
+  /** Its static address on a private network, if it has one. */
+  address?: MachineAddress;
+  /** The lab's own scripts (provision: in lab.yaml), absolute, run after the features at first boot. */
+  scripts: string[];
+  /** Secret names: the scripts get <NAME> from VMLAB_SECRET_<NAME> in vmlab's environment. */
+  secrets: string[];
+  /** "10.20.0.11 web": the lab's machines with addresses, for /etc/hosts (only on machines with one). */
+  hosts: string[];
 }
 
 export function boxName(image: string): string {
@@ -40,14 +52,25 @@ export function featuresFromRoles(roles: Map<string, Role>): ImageFeatures {
   };
 }
 
+/** The groups of a machine: its own group: first, then the groups: entries that name it. */
+export function groupsOf(lab: Lab, name: string): string[] {
+  const named = Object.entries(lab.groups)
+    .filter(([, members]) => members.includes(name))
+    .map(([group]) => group);
+  return [...new Set([...(lab.machines[name]?.group ? [lab.machines[name]!.group!] : []), ...named])];
+}
+
 export function resolveMachine(
   lab: Lab,
   name: string,
   spec: MachineSpec,
   roles: Map<string, Role>,
   imageFeatures: ImageFeatures,
+  context: { labDir: string; addresses?: MachineAddress[] } = { labDir: '.' },
 ): ResolvedMachine {
   const role = requireRole(roles, spec.role);
+  const addresses = context.addresses ?? labNetworks(lab).addresses;
+  const address = addresses.find((entry) => entry.machine === name);
   const image = spec.image ?? role.image;
   const contained = imageFeatures(image);
   return {
@@ -64,11 +87,17 @@ export function resolveMachine(
     provision: role.features
       .map((feature, index) => ({ name: feature, script: role.featureScripts[index] ?? '' }))
       .filter((feature) => !contained.has(feature.name)),
+    groups: groupsOf(lab, name),
+    ...(address ? { address } : {}),
+    scripts: (spec.provision ?? []).map((script) => path.resolve(context.labDir, script)),
+    secrets: spec.secrets ?? [],
+    hosts: address ? addresses.map((entry) => `${entry.address} ${entry.machine}`) : [],
   };
 }
 
-export function resolveLab(lab: Lab, roles: Map<string, Role>, imageFeatures: ImageFeatures): ResolvedMachine[] {
-  return Object.entries(lab.machines).map(([name, spec]) => resolveMachine(lab, name, spec, roles, imageFeatures));
+export function resolveLab(lab: Lab, roles: Map<string, Role>, imageFeatures: ImageFeatures, labDir = '.'): ResolvedMachine[] {
+  const { addresses } = labNetworks(lab);
+  return Object.entries(lab.machines).map(([name, spec]) => resolveMachine(lab, name, spec, roles, imageFeatures, { labDir, addresses }));
 }
 
 export function requireMachine(lab: Lab, name: string): MachineSpec {

@@ -34,7 +34,7 @@ export function resolveMachines(workspace: Workspace, labFile = workspace.labFil
     const record = workspace.images.images[image];
     return record ? new Set(record.features) : fromRoles(image);
   };
-  return resolveLab(labFile.lab, workspace.roles, imageFeatures);
+  return resolveLab(labFile.lab, workspace.roles, imageFeatures, path.dirname(labFile.file));
 }
 
 export async function renderWorkspace(context: Context, workspace: Workspace, labFile = workspace.labFile): Promise<string> {
@@ -42,6 +42,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     labFile: 'lab.yaml',
     driver: workspace.driver.driver,
     labDir: context.labDir,
+    projectRoot: context.projectRoot,
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);
 }

@@ -17,22 +17,52 @@ export interface MachineView {
   disk: number;
   bootTimeout: number;
   network: { name: string; address: string };
+  /** A static address on one of the lab's private networks (isolated, no DHCP), if the machine has one. */
+  privateNetwork: { ip: string; netmask: string; name: string } | null;
   /** Uploaded before the features when there are any (see scripts/features/lib/common.sh). */
   featureLib: { source: string; destination: string } | null;
-  provisioners: { name: string; path: string; env: { key: string; value: string }[] }[];
+  provisioners: ProvisionerView[];
 }
+
+export interface ProvisionerView {
+  name: string;
+  path: string;
+  /**
+   * The script's environment: a literal value, or (secrets) the name of a variable that vagrant reads from
+   * its own environment when the provisioner runs, so that the Vagrantfile never holds the value.
+   */
+  env: { key: string; value: string | null; variable: string | null }[];
+}
+
+/** The provisioner that writes the lab's addresses into /etc/hosts; `vagrant provision --provision-with` names it. */
+export const HOSTS_PROVISIONER = 'vmlab-hosts';
 
 export interface ViewOptions {
   labFile: string;
   driver: 'kvm' | 'qemu';
   /** Provision script paths are written relative to this folder (the Vagrantfile's). */
   labDir: string;
+  /** Where scripts/ lives (for the hosts script). */
+  projectRoot: string;
 }
 
 const FEATURE_LIB_IN_GUEST = '/tmp/vmlab-feature-lib.sh';
 
 function featureLibrary(featureScript: string): string {
   return path.join(path.dirname(featureScript), 'lib', 'common.sh');
+}
+
+/** scripts/lab/hosts.sh, next to scripts/features/ */
+function hostsScript(projectRoot: string): string {
+  return path.join(projectRoot, 'scripts', 'lab', 'hosts.sh');
+}
+
+function literal(entry: { key: string; value: string }): ProvisionerView['env'][number] {
+  return { ...entry, variable: null };
+}
+
+export function secretVariable(name: string): string {
+  return `VMLAB_SECRET_${name}`;
 }
 
 function relativeTo(dir: string, file: string): string {
@@ -55,19 +85,32 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       // Software emulation boots several times slower than KVM.
       bootTimeout: options.driver === 'qemu' ? 900 : 300,
       network: MANAGEMENT_NETWORK,
+      privateNetwork: machine.address
+        ? { ip: machine.address.address, netmask: machine.address.network.netmask, name: machine.address.network.libvirtName }
+        : null,
       featureLib: machine.provision.length
         ? { source: relativeTo(options.labDir, featureLibrary(machine.provision[0]!.script)), destination: FEATURE_LIB_IN_GUEST }
         : null,
-      provisioners: machine.provision.map((feature) => ({
-        name: `feature-${feature.name}`,
-        path: relativeTo(options.labDir, feature.script),
-        env: [
-          { key: 'VMLAB_FEATURE_LIB', value: FEATURE_LIB_IN_GUEST },
-          ...Object.entries(machine.settings)
-            .sort(([a], [b]) => a.localeCompare(b))
-            .map(([key, value]) => ({ key: `VMLAB_${key.toUpperCase()}`, value })),
-        ],
-      })),
+      provisioners: [
+        ...machine.provision.map((feature) => ({
+          name: `feature-${feature.name}`,
+          path: relativeTo(options.labDir, feature.script),
+          env: [
+            { key: 'VMLAB_FEATURE_LIB', value: FEATURE_LIB_IN_GUEST },
+            ...Object.entries(machine.settings)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([key, value]) => ({ key: `VMLAB_${key.toUpperCase()}`, value })),
+          ].map(literal),
+        })),
+        ...(machine.hosts.length
+          ? [{ name: HOSTS_PROVISIONER, path: relativeTo(options.labDir, hostsScript(options.projectRoot)), env: [literal({ key: 'VMLAB_HOSTS', value: machine.hosts.join(';') })] }]
+          : []),
+        ...machine.scripts.map((script, index) => ({
+          name: `lab-${index + 1}-${path.basename(script).replace(/[^A-Za-z0-9._-]/g, '_')}`,
+          path: relativeTo(options.labDir, script),
+          env: machine.secrets.map((name) => ({ key: name, value: null, variable: secretVariable(name) })),
+        })),
+      ],
     })),
   };
 }

@@ -2,12 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type PlannedCall, REPO, Sandbox } from '../support/fakes.js';
+import { dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, REPO, Sandbox, URI } from '../support/fakes.js';
 
 const fixture = (name: string) => readFileSync(path.join(REPO, 'test/fixtures', name), 'utf8');
-const URI = ['-c', 'qemu:///system'];
-const libvirtUp: PlannedCall = { tool: 'virsh', args: [...URI, 'version'], stdout: 'Running hypervisor: QEMU 7.2.0\n', repeat: true };
-const noDomains: PlannedCall = { tool: 'virsh', args: [...URI, 'list', '--all'], stdout: ' Id   Name   State\n--------------------\n\n' };
 const webRunning = (prefix = 'vmlab-lab-'): PlannedCall => ({
   tool: 'virsh',
   args: [...URI, 'list', '--all'],
@@ -23,7 +20,7 @@ afterEach(async () => sandbox.cleanup());
 
 describe('make create-<role>', () => {
   it('DRY_RUN=1 prints the vagrant argv and changes nothing', async () => {
-    await sandbox.plan([libvirtUp]);
+    await sandbox.plan([libvirtUp, { ...noDomains, repeat: true }, ...hostReadings]);
     const result = await sandbox.make(['create-docker', 'NAME=web', 'DRY_RUN=1']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain('vagrant up web --provider=libvirt');
@@ -34,7 +31,7 @@ describe('make create-<role>', () => {
   });
 
   it('declares the machine, renders the Vagrantfile and brings it up with provisioning', async () => {
-    await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }, healthChecks('web', 2)]);
     const result = await sandbox.make(['create-docker', 'NAME=web', 'CPUS=3']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await sandbox.readLab()).toMatch(/machines:\n {2}web:\n {4}role: docker\n {4}cpus: 3\n/);
@@ -48,29 +45,35 @@ describe('make create-<role>', () => {
   });
 
   it('NAME defaults to the role name', async () => {
-    await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'base', '--provider=libvirt'] }]);
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings, { tool: 'vagrant', args: ['up', 'base', '--provider=libvirt'] }, healthChecks('base', 3)]);
     const result = await sandbox.make(['create-base']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await sandbox.readLab()).toContain('  base:\n    role: base\n');
     await sandbox.expectPlanDone();
   });
 
-  it('creating an existing name with the same role just starts it', async () => {
-    await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
+  it('creating an existing name with the same role starts it if it is off, and leaves it alone if it runs', async () => {
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }, healthChecks('web', 2)]);
     expect((await sandbox.make(['create-docker', 'NAME=web'])).exitCode).toBe(0);
     const before = await sandbox.snapshot();
     const labName = /^name: (\S+)$/m.exec(before.lab ?? '')?.[1];
     expect(labName).toMatch(/^lab[0-9a-f]{6}$/);
-    await sandbox.plan([libvirtUp, webRunning(`vmlab-${labName}-`), { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] }]);
+    const domain = `vmlab-${labName}-web`;
+    await sandbox.plan([libvirtUp, { ...webRunning(`vmlab-${labName}-`), stdout: webRunning(`vmlab-${labName}-`).stdout!.replace('running', 'shut off') }, dominfo(domain, 2, 2048, 'shut off'), ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] }]);
     const again = await sandbox.make(['create-docker', 'NAME=web']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toContain('already declared');
     expect(await sandbox.snapshot()).toEqual(before);
     await sandbox.expectPlanDone();
+    await sandbox.plan([libvirtUp, webRunning(`vmlab-${labName}-`), dominfo(domain, 2, 2048)]);
+    const running = await sandbox.make(['create-docker', 'NAME=web']);
+    expect(running.exitCode, running.stderr).toBe(0);
+    expect(running.stderr).toContain('web is running, as declared: nothing to do');
+    await sandbox.expectPlanDone();
   });
 
   it('a failed vagrant up keeps the machine declared and says how to retry or remove it', async () => {
-    await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'], exitCode: 1, stderr: 'boom\n' }]);
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'], exitCode: 1, stderr: 'boom\n' }]);
     const result = await sandbox.cli(['create', 'docker', '--name', 'web']);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('web did not come up');
@@ -169,7 +172,9 @@ describe('ssh, stop, start, delete, list', () => {
     await sandbox.plan([
       libvirtUp,
       { tool: 'vagrant', args: ['halt', 'web'] },
-      webRunning(),
+      { ...webRunning(), stdout: webRunning().stdout!.replace('running', 'shut off') },
+      dominfo('vmlab-lab-web', 2, 2048, 'shut off'),
+      ...hostReadings,
       { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] },
     ]);
     expect((await sandbox.make(['stop', 'NAME=web'])).exitCode).toBe(0);
@@ -187,11 +192,16 @@ describe('ssh, stop, start, delete, list', () => {
       noDomains,
       { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: fixture('virsh/vol-list.txt') },
       { tool: 'virsh', args: [...URI, 'vol-delete', '--pool', 'default', 'vmlab-lab-web.img'] },
+      { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'default\nvmlab-lab-net-10-20-0-0-24\nvmlab-other-back\n' },
+      { tool: 'virsh', args: [...URI, 'net-dumpxml', 'vmlab-lab-net-10-20-0-0-24'], stdout: "<network>\n  <name>vmlab-lab-net-10-20-0-0-24</name>\n</network>\n" },
+      { tool: 'virsh', args: [...URI, 'net-destroy', 'vmlab-lab-net-10-20-0-0-24'] },
+      { tool: 'virsh', args: [...URI, 'net-undefine', 'vmlab-lab-net-10-20-0-0-24'] },
     ]);
     const result = await sandbox.make(['delete', 'NAME=web', 'YES=1']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await sandbox.readLab()).not.toContain('web:');
     expect(await sandbox.readVagrantfile()).not.toContain("define 'web'");
+    expect(result.stderr).toContain('removed the lab\'s unused network vmlab-lab-net-10-20-0-0-24');
     await sandbox.expectPlanDone();
   });
 
@@ -220,7 +230,7 @@ describe('make help', () => {
     const result = await sandbox.make(['help']);
     expect(result.exitCode).toBe(0);
     const makefile = readFileSync(path.join(REPO, 'Makefile'), 'utf8');
-    const targets = [...makefile.matchAll(/^([a-z%-]+):.*## /gm)].map((match) => match[1]);
+    const targets = [...makefile.matchAll(/^([a-z0-9%-]+):.*## /gm)].map((match) => match[1]);
     expect(targets.length).toBeGreaterThan(10);
     for (const target of targets) expect(result.stdout).toMatch(new RegExp(`^  ${target}\\s+\\S`, 'm'));
     for (const role of ['base', 'docker', 'k8s', 'lxd', 'kata', 'observer']) expect(result.stdout).toContain(role);

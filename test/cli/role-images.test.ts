@@ -3,11 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { imageChain } from '../../src/images/image-graph.js';
 import type { Context } from '../../src/context.js';
-import { REPO, Sandbox, type PlannedCall } from '../support/fakes.js';
-
-const URI = ['-c', 'qemu:///system'];
-const libvirtUp: PlannedCall = { tool: 'virsh', args: [...URI, 'version'], stdout: 'Running hypervisor: QEMU 7.2.0\n', repeat: true };
-const noDomains: PlannedCall = { tool: 'virsh', args: [...URI, 'list', '--all'], stdout: ' Id   Name   State\n--------------------\n\n' };
+import { healthChecks, hostReadings, libvirtUp, noDomains, REPO, Sandbox } from '../support/fakes.js';
 
 let sandbox: Sandbox;
 beforeEach(async () => {
@@ -18,7 +14,7 @@ afterEach(async () => sandbox.cleanup());
 
 describe('role images', () => {
   it('AUTO_BUILD=0 boots the nearest built image, says so, and provisions the role at first boot', async () => {
-    await sandbox.plan([libvirtUp, noDomains, { tool: 'vagrant', args: ['up', 'obs', '--provider=libvirt'] }]);
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings, { tool: 'vagrant', args: ['up', 'obs', '--provider=libvirt'] }, healthChecks('obs', 3)]);
     const result = await sandbox.make(['create-observer', 'NAME=obs', 'AUTO_BUILD=0']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/image observer is not built \(AUTO_BUILD=0\): obs boots debian-12 and provisions the rest of observer's features/);

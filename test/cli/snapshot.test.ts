@@ -8,6 +8,7 @@ const fixture = (name: string) => readFileSync(path.join(REPO, 'test/fixtures', 
 const URI = ['-c', 'qemu:///system'];
 const WEB = 'vmlab-lab-web';
 const DB = 'vmlab-lab-db';
+const noNetworks: PlannedCall = { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'default\n' };
 const libvirtUp: PlannedCall = { tool: 'virsh', args: [...URI, 'version'], stdout: 'Running hypervisor: QEMU 7.2.0\n', repeat: true };
 const domains = (rows: [string, string][] = [[WEB, 'running'], [DB, 'shut off']]): PlannedCall => ({
   tool: 'virsh',
@@ -285,6 +286,7 @@ describe('make delete of a machine with snapshots', () => {
       domains([[DB, 'shut off']]),
       { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: fixture('virsh/vol-list.txt') },
       { tool: 'virsh', args: [...URI, 'vol-delete', '--pool', 'default', `${WEB}.img`] },
+      noNetworks,
     ]);
     const result = await sandbox.make(['delete', 'NAME=web', 'YES=1']);
     expect(result.exitCode, result.stderr).toBe(0);
@@ -318,6 +320,7 @@ describe('make delete of a machine with snapshots', () => {
       domains([]),
       { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: fixture('virsh/vol-list.txt') },
       { tool: 'virsh', args: [...URI, 'vol-delete', '--pool', 'default', `${WEB}.img`] },
+      noNetworks,
     ]);
     const result = await sandbox.make(['delete', 'NAME=web', 'YES=1']);
     expect(result.exitCode, result.stderr).toBe(0);

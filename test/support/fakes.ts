@@ -220,3 +220,47 @@ export async function queueWorkerArgv(dir: string): Promise<string[]> {
 export async function spawnQueueWorker(dir: string, env: Record<string, string>): Promise<ChildProcess> {
   return spawn(process.execPath, await queueWorkerArgv(dir), { cwd: REPO, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** virsh's connection argv, as vmlab passes it on every call. */
+export const URI = ['-c', 'qemu:///system'];
+export const libvirtUp: PlannedCall = { tool: 'virsh', args: [...URI, 'version'], stdout: 'Running hypervisor: QEMU 7.2.0\n', repeat: true };
+export const noDomains: PlannedCall = { tool: 'virsh', args: [...URI, 'list', '--all'], stdout: ' Id   Name   State\n--------------------\n\n' };
+
+/** `virsh list --all` with these domains. */
+export function domainList(rows: [name: string, state: string][], repeat = false): PlannedCall {
+  const lines = rows.map(([name, state], index) => ` ${state === 'running' ? index + 1 : '-'}    ${name}   ${state}`);
+  return { tool: 'virsh', args: [...URI, 'list', '--all'], stdout: ` Id   Name   State\n--------------------\n${lines.join('\n')}\n\n`, repeat };
+}
+
+/** `virsh dominfo` of a domain with these sizes. */
+export function dominfo(domain: string, cpus: number, memoryMiB: number, state = 'running'): PlannedCall {
+  return {
+    tool: 'virsh',
+    args: [...URI, 'dominfo', domain],
+    stdout: `Id:             1\nName:           ${domain}\nState:          ${state}\nCPU(s):         ${cpus}\nMax memory:     ${memoryMiB * 1024} KiB\nUsed memory:    ${memoryMiB * 1024} KiB\n`,
+    repeat: true,
+  };
+}
+
+/** `virsh domstats` of the running domains: what resource admission counts. */
+export function runningStats(domains: [name: string, vcpus: number, memoryMiB: number][] = []): PlannedCall {
+  const text = domains.map(([name, vcpus, memory]) => `Domain: '${name}'\n  balloon.current=${memory * 1024}\n  balloon.maximum=${memory * 1024}\n  vcpu.current=${vcpus}\n  vcpu.maximum=${vcpus}\n`).join('\n');
+  return { tool: 'virsh', args: [...URI, 'domstats', '--list-running', '--vcpu', '--balloon'], stdout: text, repeat: true };
+}
+
+/**
+ * What creating or starting machines reads besides the domains: the running VMs (none), the pool's
+ * folder and volumes (empty) and the networks (none); each may be read any number of times.
+ */
+export const hostReadings: PlannedCall[] = [
+  runningStats(),
+  { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], stdout: '<pool type="dir"><target><path>/var/lib/libvirt/images</path></target></pool>\n', repeat: true },
+  { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: ' Name   Path\n-----------------\n\n', repeat: true },
+  { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: '\n', repeat: true },
+];
+
+/** The health checks of a machine's role, all passing (or failing from index `failFrom` on). */
+export function healthChecks(machine: string, count: number, failFrom = count): PlannedCall {
+  const lines = Array.from({ length: count }, (_, index) => `VMLAB-CHECK-OUT ${index} fine\nVMLAB-CHECK ${index} ${index >= failFrom ? 1 : 0}`);
+  return { tool: 'vagrant', args: ['ssh', machine, '-c', '*'], stdout: `${lines.join('\n')}\n` };
+}

@@ -1,0 +1,248 @@
+import { vagrantArgs } from '../adapters/vagrant.js';
+import { Virsh } from '../adapters/virsh.js';
+import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
+import { admit, machineClaims } from '../host/admission.js';
+import { kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
+import { probeKvm } from '../host/kvm-probe.js';
+import { checkNetworksAgainstHost } from '../host/lab-networks.js';
+import { preflight } from '../host/preflight.js';
+import { poolVolumePrefix } from '../images/vagrant-boxes.js';
+import { Registry } from '../images/registry.js';
+import { planLab, upToDate, type Plan, type Step } from '../lab/converge.js';
+import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/healthchecks.js';
+import type { LabFile } from '../lab/lab-file.js';
+import { readLiveDomains } from '../lab/live.js';
+import { usedNetworks } from '../lab/networks.js';
+import { runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
+import type { ResolvedMachine } from '../lab/resolve-machines.js';
+import { domainPrefix } from '../lab/resolve-machines.js';
+import { checkSecrets } from '../lab/secrets.js';
+import { loadWorkspace, renderWorkspace, resolveMachines, saveWorkspace, type Workspace } from '../lab/workspace.js';
+import { renderTable } from '../ui/ui.js';
+import { HOSTS_PROVISIONER, MANAGEMENT_NETWORK } from '../vagrantfile/vagrantfile-view.js';
+import { buildImage } from './build.js';
+
+/** Which machines a command acts on: a group, some names, or the whole lab. */
+export interface Selection {
+  group?: string;
+  names?: string[];
+}
+
+export function selectMachines(workspace: Workspace, selection: Selection, labFile = workspace.labFile): ResolvedMachine[] {
+  const all = resolveMachines(workspace, labFile);
+  if (selection.group) {
+    const members = all.filter((machine) => machine.groups.includes(selection.group!));
+    if (members.length === 0) {
+      const groups = [...new Set(all.flatMap((machine) => machine.groups))];
+      throw new UserError(
+        `no group named "${selection.group}" in lab.yaml`,
+        groups.length ? `Groups: ${groups.join(', ')}. See: make plan` : 'Declare one: a group: on machines in lab.yaml, or make create-group GROUP=.. ROLE=.. COUNT=3',
+        2,
+      );
+    }
+    return members;
+  }
+  if (selection.names) {
+    return selection.names.map((name) => {
+      const machine = all.find((candidate) => candidate.name === name);
+      if (!machine) throw new UserError(`no machine named "${name}" in lab.yaml`, all.length ? `Known machines: ${all.map((m) => m.name).join(', ')}` : 'Create one first: make create-base NAME=' + name);
+      return machine;
+    });
+  }
+  return all;
+}
+
+async function currentPlan(context: Context, workspace: Workspace, machines: ResolvedMachine[], labFile: LabFile): Promise<Plan> {
+  const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
+  return planLab(machines, live, domainPrefix(labFile.lab), resolveMachines(workspace, labFile).map((machine) => machine.domain));
+}
+
+export function renderPlan(plan: Plan): string {
+  const lines = [
+    renderTable(
+      ['MACHINE', 'GROUP', 'STATE', 'ACTION', 'DETAIL'],
+      plan.steps.map((step) => [step.machine.name, step.machine.groups.join(',') || '-', step.state, step.kind, step.detail]),
+    ),
+  ];
+  for (const entry of plan.undeclared) lines.push(`not in lab.yaml (left alone): ${entry.domain} (${entry.state})`);
+  return lines.join('\n');
+}
+
+function planJson(plan: Plan) {
+  return {
+    upToDate: upToDate(plan),
+    machines: plan.steps.map((step) => ({ name: step.machine.name, groups: step.machine.groups, state: step.state, action: step.kind, detail: step.detail })),
+    undeclared: plan.undeclared,
+  };
+}
+
+/** make plan [GROUP=..]: what `make up` would do, per machine; changes nothing. */
+export async function showPlan(context: Context, selection: Selection): Promise<void> {
+  const workspace = await loadWorkspace(context);
+  await preflight(context, ['virsh']);
+  const plan = await currentPlan(context, workspace, selectMachines(workspace, selection), workspace.labFile);
+  context.ui.result(planJson(plan), () => {
+    if (plan.steps.length === 0) return 'No machines in lab.yaml. Create one: make create-base NAME=dev';
+    return `${renderPlan(plan)}\n${upToDate(plan) ? 'The lab is up to date: make up would change nothing.' : 'make up would take these steps.'}`;
+  });
+}
+
+export interface ConvergeOptions extends Selection {
+  force?: boolean;
+  /** lab.yaml as the command wants it (a new machine, say): saved only once every check has passed. */
+  labFile?: LabFile;
+  setupIfNeeded?: boolean;
+  /** What to type to retry (named in refusals). */
+  retry: string;
+}
+
+/**
+ * Bring the selected machines to lab.yaml: create what is missing, start what is stopped, restart what
+ * runs with other cpus/memory than declared. Every check (secrets, networks, host room) runs before
+ * anything changes; the machines then go up side by side. Health checks run on the machines created.
+ */
+export async function converge(context: Context, options: ConvergeOptions): Promise<void> {
+  const workspace = await loadWorkspace(context);
+  const labFile = options.labFile ?? workspace.labFile;
+  const lab = labFile.lab;
+  const machines = selectMachines(workspace, options, labFile);
+  await preflight(context, ['vagrant', 'virsh'], { setupIfNeeded: options.setupIfNeeded });
+  // Render once before anything changes: a lab that cannot be rendered is refused untouched.
+  await renderWorkspace(context, workspace, labFile);
+  const plan = await currentPlan(context, workspace, machines, labFile);
+  for (const entry of plan.undeclared) context.ui.warn(`${entry.domain} (${entry.state}) runs under libvirt but is not in lab.yaml: left alone`);
+  const steps = plan.steps.filter((step) => step.kind !== 'nothing');
+  if (steps.length === 0) {
+    if (labFile !== workspace.labFile) await saveWorkspace(context, labFile, await renderWorkspace(context, workspace, labFile));
+    const names = machines.map((machine) => machine.name);
+    context.ui.info(names.length === 1 ? `${names[0]} is running, as declared: nothing to do` : 'The lab is up to date: nothing to do.');
+    return;
+  }
+  const creating = steps.filter((step) => step.kind === 'create');
+  checkSecrets(creating.map((step) => step.machine), context.env);
+  await checkNetworksAgainstHost(context, lab, usedNetworks(steps.flatMap((step) => (step.machine.address ? [step.machine.address] : []))));
+  const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
+  await admit(context, claims, lab.admission, { force: options.force === true, retry: options.retry });
+
+  for (const image of [...new Set(creating.map((step) => step.machine.image))]) {
+    await buildImage(context, image, { force: false, background: false });
+    if (!context.dryRun) await probeKvmIfNeeded(context, image);
+  }
+  const fresh = await loadWorkspace(context);
+  const vagrantfile = await renderWorkspace(context, fresh, labFile);
+  if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
+  await saveWorkspace(context, labFile, vagrantfile);
+
+  for (const step of steps) context.ui.info(`${step.machine.name}: ${step.kind}: ${step.detail}`);
+  const restarting = steps.filter((step) => step.kind === 'reconfigure');
+  const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
+  const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
+  const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
+  const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs) }))];
+  if (context.dryRun) return;
+
+  const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
+  await refreshHosts(context, created, resolveMachines(fresh, labFile), plan);
+  const checks = await healthChecks(context, fresh, created);
+  report(context, outcomes, checks, options.retry);
+}
+
+function haltRun(machine: ResolvedMachine): MachineRun {
+  return { name: machine.name, domain: machine.domain, args: vagrantArgs.halt(machine.name) };
+}
+
+async function upRuns(context: Context, steps: Step[]): Promise<MachineRun[]> {
+  const index = await new Registry(context.home).read();
+  return steps.map((step) => {
+    const record = index.images[step.machine.image];
+    const box = record ? [`box:${poolVolumePrefix(step.machine.box)}${record.boxVersion}_`] : [];
+    const networks = [MANAGEMENT_NETWORK.name, ...(step.machine.address ? [step.machine.address.network.libvirtName] : [])].map((name) => `network:${name}`);
+    return {
+      name: step.machine.name,
+      domain: step.machine.domain,
+      args: vagrantArgs.up(step.machine.name, { provision: step.kind === 'create' }),
+      creates: [...(step.kind === 'create' ? box : []), ...networks],
+    };
+  });
+}
+
+/** The boxes not yet in the pool and the networks not yet defined, of those the runs would create. */
+async function missingThings(context: Context, runs: MachineRun[]): Promise<Set<string>> {
+  if (runs.length < 2 || context.dryRun) return new Set();
+  const virsh = new Virsh(context.runner, context.libvirtUri);
+  const [volumes, networks] = await Promise.all([virsh.volumes(context.pool), virsh.networks()]);
+  const missing = new Set<string>();
+  for (const thing of runs.flatMap((run) => run.creates ?? [])) {
+    const [kind, name = ''] = thing.split(/:(.*)/s);
+    if (kind === 'box' && !volumes.some((volume) => volume.name.startsWith(name))) missing.add(thing);
+    if (kind === 'network' && !networks.includes(name)) missing.add(thing);
+  }
+  return missing;
+}
+
+/**
+ * Machines made now know the others by name from their first boot; the machines that were already
+ * running learn the new names here (their /etc/hosts block is rewritten).
+ */
+async function refreshHosts(context: Context, created: ResolvedMachine[], all: ResolvedMachine[], plan: Plan): Promise<void> {
+  if (!created.some((machine) => machine.address)) return;
+  const createdNames = new Set(created.map((machine) => machine.name));
+  const running = new Set(plan.steps.filter((step) => step.state === 'running').map((step) => step.machine.domain));
+  const live = await readLiveDomains(context, []);
+  const others = all.filter((machine) => machine.address && !createdNames.has(machine.name) && (running.has(machine.domain) || live.get(machine.domain)?.state === 'running'));
+  if (others.length === 0) return;
+  context.ui.info(`telling ${others.map((machine) => machine.name).join(', ')} the new machines' addresses`);
+  const outcomes = await runMachines(
+    context,
+    'hosts',
+    others.map((machine) => ({ name: machine.name, domain: machine.domain, args: ['provision', machine.name, '--provision-with', HOSTS_PROVISIONER] })),
+  );
+  for (const outcome of outcomes.filter((entry) => !entry.ok)) context.ui.warn(`${outcome.name}: /etc/hosts not updated (see ${outcome.log})`);
+}
+
+async function healthChecks(context: Context, workspace: Workspace, machines: ResolvedMachine[]): Promise<CheckResult[]> {
+  const results = await Promise.all(machines.map((machine) => runHealthChecks(context, machine.name, workspace.roles.get(machine.role)!)));
+  return results.flat();
+}
+
+function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string): void {
+  const failed = outcomes.filter((outcome) => !outcome.ok);
+  if (outcomes.length > 1) context.ui.info(renderOutcomes(outcomes));
+  if (checks.length) context.ui.info(renderCheckResults(checks));
+  if (failed.length) {
+    const single = outcomes.length === 1 ? failed[0] : undefined;
+    if (single) {
+      throw new UserError(
+        `${single.name} did not come up (vagrant exited with ${single.exitCode}); it stays declared in lab.yaml`,
+        `Read vagrant's output above. Retry: ${retry}; or remove it: make delete NAME=${single.name} YES=1`,
+      );
+    }
+    throw new UserError(
+      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => outcome.name).join(', ')}`,
+      `Their logs: ${failed.map((outcome) => outcome.log).join(' ')}. Retry: ${retry}`,
+    );
+  }
+  const failing = checks.filter((check) => !check.ok);
+  if (failing.length) {
+    const machines = [...new Set(failing.map((check) => check.machine))];
+    throw new UserError(
+      `health checks failed on ${machines.join(', ')}: ${failing.map((check) => `${check.machine}: ${check.check}`).join('; ')}; the VM${machines.length > 1 ? 's stay' : ' stays'} up for inspection`,
+      `Look inside: make ssh NAME=${machines[0]}; check again: make check NAME=${machines.join(',')}`,
+    );
+  }
+  const names = outcomes.map((outcome) => outcome.name);
+  context.ui.info(names.length === 1 ? `${names[0]} is up. Shell: make ssh NAME=${names[0]}` : `${names.join(', ')} are up.`);
+}
+
+/** The first time an image is about to boot on this host, find out whether KVM really works. */
+async function probeKvmIfNeeded(context: Context, image: string): Promise<void> {
+  const choice = parseDriverChoice(context.env.DRIVER, 'auto');
+  if (choice !== 'auto' || (await readProbe(context.home)) || !(await kvmDeviceUsable())) return;
+  const registry = new Registry(context.home);
+  const record = await registry.get(image);
+  if (!record) return;
+  context.ui.info('probing whether KVM really works here (a short test boot)');
+  const probe = await probeKvm(context, registry.boxFile(record));
+  context.ui.info(probe.works ? 'KVM works: VMs run with hardware acceleration' : `KVM is unusable here (${probe.detail}): VMs use software emulation`);
+}

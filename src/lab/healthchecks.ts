@@ -1,0 +1,68 @@
+import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
+import type { Context } from '../context.js';
+import type { Role } from '../roles/role-schema.js';
+import { renderTable } from '../ui/ui.js';
+
+/**
+ * A role's health checks, run in the VM in one SSH session (each `vagrant ssh` costs seconds): every
+ * check is sent base64-encoded, so its text crosses no shell on the way, runs as root under bash with a
+ * time limit, and reports its exit code on a marker line that the parser below reads back.
+ */
+
+export interface CheckResult {
+  machine: string;
+  check: string;
+  ok: boolean;
+  /** The check's last line of output, or why it could not run. */
+  detail: string;
+}
+
+const MARKER = 'VMLAB-CHECK';
+const CHECK_SECONDS = 60;
+
+/** The remote command: for each check, decode it, run it, print "VMLAB-CHECK <index> <exit code>". */
+export function checkScript(checks: Role['healthchecks']): string {
+  return checks
+    .map((check, index) => {
+      const encoded = Buffer.from(check.run).toString('base64');
+      return `out=$(echo ${encoded} | base64 -d | sudo timeout ${CHECK_SECONDS} bash 2>&1); rc=$?; printf '%s\\n' "$out" | tail -n 1 | sed 's/^/${MARKER}-OUT ${index} /'; echo "${MARKER} ${index} $rc"`;
+    })
+    .join('; ');
+}
+
+export function parseCheckOutput(machine: string, checks: Role['healthchecks'], stdout: string): CheckResult[] {
+  const codes = new Map<number, number>();
+  const details = new Map<number, string>();
+  for (const line of stdout.split('\n')) {
+    const code = new RegExp(`^${MARKER} (\\d+) (\\d+)\\s*$`).exec(line);
+    if (code) codes.set(Number(code[1]), Number(code[2]));
+    const out = new RegExp(`^${MARKER}-OUT (\\d+) (.*)$`).exec(line);
+    if (out) details.set(Number(out[1]), (out[2] ?? '').trim());
+  }
+  return checks.map((check, index) => {
+    const code = codes.get(index);
+    if (code === undefined) return { machine, check: check.name, ok: false, detail: 'did not run (the SSH session ended early)' };
+    const detail = details.get(index) ?? '';
+    if (code === 124) return { machine, check: check.name, ok: false, detail: `timed out after ${CHECK_SECONDS} s` };
+    return { machine, check: check.name, ok: code === 0, detail: code === 0 ? detail : `exit ${code}${detail ? `: ${detail}` : ''}` };
+  });
+}
+
+export async function runHealthChecks(context: Context, machine: string, role: Role): Promise<CheckResult[]> {
+  if (role.healthchecks.length === 0) return [];
+  const result = await new Vagrant(context.runner, context.labDir).run(vagrantArgs.ssh(machine, checkScript(role.healthchecks)), { check: false });
+  if (context.dryRun) return [];
+  const results = parseCheckOutput(machine, role.healthchecks, result.stdout);
+  if (result.exitCode !== 0 && results.every((entry) => entry.detail.startsWith('did not run'))) {
+    const why = (result.stderr.trim().split('\n').at(-1) ?? '').trim();
+    return results.map((entry) => ({ ...entry, detail: `could not reach ${machine} over SSH${why ? `: ${why}` : ''}` }));
+  }
+  return results;
+}
+
+export function renderCheckResults(results: CheckResult[]): string {
+  return renderTable(
+    ['MACHINE', 'CHECK', 'RESULT', 'DETAIL'],
+    results.map((entry) => [entry.machine, entry.check, entry.ok ? 'pass' : 'FAIL', entry.detail.slice(0, 100)]),
+  );
+}

@@ -1,0 +1,114 @@
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VAGRANT_ENV } from '../adapters/vagrant.js';
+import { Virsh } from '../adapters/virsh.js';
+import type { Context } from '../context.js';
+import { JobLog } from '../queue/job-log.js';
+import { renderTable } from '../ui/ui.js';
+
+/**
+ * Several machines at once: one vagrant process per machine, each line of its output shown with the
+ * machine's name and kept in a log file per machine, and an outcome per machine at the end.
+ *
+ * vagrant-libvirt races when two processes create the same thing: the box volume in the pool (both
+ * upload it) and a libvirt network (both define it). A machine that would create such a thing goes
+ * alone until its domain runs (by then the box is uploaded and its networks exist); the others start
+ * at once.
+ */
+
+export interface MachineRun {
+  name: string;
+  domain: string;
+  args: string[];
+  /** Things this run would create if they are missing ("box:<volume prefix>", "network:<name>"). */
+  creates?: string[];
+}
+
+export interface RunOutcome {
+  name: string;
+  ok: boolean;
+  exitCode: number;
+  seconds: number;
+  log: string;
+  /** The last lines of its output, for the failure report. */
+  tail: string[];
+}
+
+export async function runMachines(
+  context: Context,
+  action: string,
+  runs: MachineRun[],
+  options: { missing?: ReadonlySet<string>; pollMs?: number } = {},
+): Promise<RunOutcome[]> {
+  const pending = new Set(options.missing ?? []);
+  const started: Promise<RunOutcome>[] = [];
+  const width = Math.max(...runs.map((run) => run.name.length));
+  for (const run of runs) {
+    const leads = (run.creates ?? []).filter((thing) => pending.has(thing));
+    // One machine alone keeps vagrant's own output on the terminal, colours and all.
+    const running = runOne(context, action, run, runs.length === 1 ? undefined : width);
+    started.push(running.outcome);
+    if (leads.length === 0 || context.dryRun) continue;
+    context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.replace(/^\w+:/, '')).join(', ')}; the others wait until it runs`);
+    await readyOrDone(context, run.domain, running.done, options.pollMs ?? 2000);
+    for (const thing of leads) pending.delete(thing);
+  }
+  return Promise.all(started);
+}
+
+function runOne(context: Context, action: string, run: MachineRun, width: number | undefined): { outcome: Promise<RunOutcome>; done: () => boolean } {
+  let finished = false;
+  const outcome = (async () => {
+    const started = Date.now();
+    if (width === undefined) {
+      try {
+        const result = await context.runner.run('vagrant', run.args, { cwd: context.labDir, env: VAGRANT_ENV, stdio: 'inherit', check: false });
+        return { name: run.name, ok: result.exitCode === 0, exitCode: result.exitCode, seconds: (Date.now() - started) / 1000, log: '(the output above)', tail: [] };
+      } finally {
+        finished = true;
+      }
+    }
+    const log = await JobLog.open(path.join(context.home, 'logs', `${action}-${run.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`));
+    const tail: string[] = [];
+    const label = `[${run.name.padEnd(width)}] `;
+    try {
+      const result = await context.runner.run('vagrant', run.args, {
+        cwd: context.labDir,
+        env: VAGRANT_ENV,
+        check: false,
+        onLine: (line) => {
+          log.line(line);
+          tail.push(line);
+          if (tail.length > 15) tail.shift();
+          if (line.trim()) context.ui.info(`${label}${line}`);
+        },
+      });
+      return { name: run.name, ok: result.exitCode === 0, exitCode: result.exitCode, seconds: (Date.now() - started) / 1000, log: log.file, tail };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log.line(message);
+      return { name: run.name, ok: false, exitCode: -1, seconds: (Date.now() - started) / 1000, log: log.file, tail: [...tail, message] };
+    } finally {
+      finished = true;
+      await log.close();
+    }
+  })();
+  return { outcome, done: () => finished };
+}
+
+/** Until the domain runs (its box is in the pool, its networks exist) or its vagrant process has ended. */
+async function readyOrDone(context: Context, domain: string, done: () => boolean, pollMs: number): Promise<void> {
+  const virsh = new Virsh(context.runner, context.libvirtUri);
+  while (!done()) {
+    if ((await virsh.domains().catch(() => [])).some((row) => row.name === domain && row.state === 'running')) return;
+    await sleep(pollMs);
+  }
+}
+
+/** One line per machine: how it went, how long it took, where its log is. */
+export function renderOutcomes(outcomes: RunOutcome[]): string {
+  return renderTable(
+    ['MACHINE', 'RESULT', 'SECONDS', 'LOG'],
+    outcomes.map((outcome) => [outcome.name, outcome.ok ? 'ok' : `FAILED (exit ${outcome.exitCode})`, Math.round(outcome.seconds), outcome.log]),
+  );
+}
