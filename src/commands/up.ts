@@ -156,8 +156,8 @@ async function upRuns(context: Context, steps: Step[]): Promise<MachineRun[]> {
   const index = await new Registry(context.home).read();
   return steps.map((step) => {
     const record = index.images[step.machine.image];
-    const box = record ? [`box:${poolVolumePrefix(step.machine.box)}${record.boxVersion}_`] : [];
-    const networks = [MANAGEMENT_NETWORK.name, ...(step.machine.address ? [step.machine.address.network.libvirtName] : [])].map((name) => `network:${name}`);
+    const box = record ? [{ key: `box:${poolVolumePrefix(step.machine.box)}${record.boxVersion}_`, label: `the pool volume of box ${step.machine.box}` }] : [];
+    const networks = [MANAGEMENT_NETWORK.name, ...(step.machine.address ? [step.machine.address.network.libvirtName] : [])].map((name) => ({ key: `network:${name}`, label: `network ${name}` }));
     return {
       name: step.machine.name,
       domain: step.machine.domain,
@@ -173,10 +173,10 @@ async function missingThings(context: Context, runs: MachineRun[]): Promise<Set<
   const virsh = new Virsh(context.runner, context.libvirtUri);
   const [volumes, networks] = await Promise.all([virsh.volumes(context.pool), virsh.networks()]);
   const missing = new Set<string>();
-  for (const thing of runs.flatMap((run) => run.creates ?? [])) {
-    const [kind, name = ''] = thing.split(/:(.*)/s);
-    if (kind === 'box' && !volumes.some((volume) => volume.name.startsWith(name))) missing.add(thing);
-    if (kind === 'network' && !networks.includes(name)) missing.add(thing);
+  for (const { key } of runs.flatMap((run) => run.creates ?? [])) {
+    const [kind, name = ''] = key.split(/:(.*)/s);
+    if (kind === 'box' && !volumes.some((volume) => volume.name.startsWith(name))) missing.add(key);
+    if (kind === 'network' && !networks.includes(name)) missing.add(key);
   }
   return missing;
 }

@@ -20,8 +20,8 @@ export interface MachineRun {
   name: string;
   domain: string;
   args: string[];
-  /** Things this run would create if they are missing ("box:<volume prefix>", "network:<name>"). */
-  creates?: string[];
+  /** Things this run would create if they are missing: a key ("box:<volume prefix>") and words for people. */
+  creates?: { key: string; label: string }[];
 }
 
 export interface RunOutcome {
@@ -44,14 +44,14 @@ export async function runMachines(
   const started: Promise<RunOutcome>[] = [];
   const width = Math.max(...runs.map((run) => run.name.length));
   for (const run of runs) {
-    const leads = (run.creates ?? []).filter((thing) => pending.has(thing));
+    const leads = (run.creates ?? []).filter((thing) => pending.has(thing.key));
     // One machine alone keeps vagrant's own output on the terminal, colours and all.
     const running = runOne(context, action, run, runs.length === 1 ? undefined : width);
     started.push(running.outcome);
     if (leads.length === 0 || context.dryRun) continue;
-    context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.replace(/^\w+:/, '')).join(', ')}; the others wait until it runs`);
+    context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.label).join(', ')}; the others wait until it runs`);
     await readyOrDone(context, run.domain, running.done, options.pollMs ?? 2000);
-    for (const thing of leads) pending.delete(thing);
+    for (const thing of leads) pending.delete(thing.key);
   }
   return Promise.all(started);
 }

@@ -6,6 +6,8 @@
 // FAKE_DIR/plan.json: [{ "tool": "vagrant", "args": ["up", "web", "--provider=libvirt"],
 //                        "stdout": "", "stderr": "", "exitCode": 0, "repeat": false }]
 // "args" may hold "*" for any one word. Entries match in order; each is used once unless "repeat".
+// "delayMs" makes the call take that long (to see calls overlap); each logged call has its start and end
+// time in ms (t0, t1).
 import { appendFileSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -32,7 +34,9 @@ for (const [index, entry] of plan.entries()) {
       continue;
     }
   }
-  log({ tool, args, cwd: process.cwd(), index });
+  const t0 = Date.now();
+  if (entry.delayMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, entry.delayMs);
+  log({ tool, args, cwd: process.cwd(), index, t0, t1: Date.now() });
   if (entry.stdout) process.stdout.write(entry.stdout);
   if (entry.stderr) process.stderr.write(entry.stderr);
   process.exit(entry.exitCode ?? 0);

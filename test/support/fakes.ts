@@ -15,12 +15,14 @@ const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
 const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname', 'tar'];
 
 export interface PlannedCall {
-  tool: 'vagrant' | 'virsh' | 'qemu-img';
+  tool: 'vagrant' | 'virsh' | 'qemu-img' | 'ip';
   args: string[];
   stdout?: string;
   stderr?: string;
   exitCode?: number;
   repeat?: boolean;
+  /** The call takes this long (to see calls overlap). */
+  delayMs?: number;
 }
 
 export interface Call {
@@ -28,6 +30,9 @@ export interface Call {
   args: string[];
   cwd: string;
   unplanned?: boolean;
+  /** When the call started and ended (ms), for planned calls. */
+  t0?: number;
+  t1?: number;
 }
 
 /**

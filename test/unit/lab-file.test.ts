@@ -46,6 +46,19 @@ describe('lab.yaml editing', () => {
     expect(text).toContain('role: base # keep small');
   });
 
+  it('removing a machine takes it out of the groups that name it; adding a network keeps the rest', async () => {
+    const file = path.join(dir, 'lab.yaml');
+    await writeFile(file, `${USER_LAB}groups:\n  # the tier\n  tier: [db, api]\n`);
+    const lab = (await LabFile.load(file)).withoutMachine('db').withNetwork('back', '10.30.1.0/24');
+    await lab.save();
+    const text = await readFile(file, 'utf8');
+    expect(text).toContain('# the tier');
+    const reloaded = await LabFile.load(file);
+    expect(reloaded.lab.groups).toEqual({ tier: ['api'] });
+    expect(reloaded.lab.networks).toEqual({ back: '10.30.1.0/24' });
+    expect(reloaded.machine('db')).toBeUndefined();
+  });
+
   it('starts a new lab as a readable block map with a header', async () => {
     const file = path.join(dir, 'lab.yaml');
     const lab = await LabFile.load(file);
