@@ -165,8 +165,12 @@ cli: $(CLI) ## install dependencies and build the CLI
 test: $(CLI) lint ## all tests: pure, CLI against fake tools, real VMs where the host is set up
 	@node_modules/.bin/vitest run
 
+bench: $(CLI) ## speed against the raw tools on real VMs (about 30 min); writes test/bench/results.json and the README table
+	@node_modules/.bin/vite-node test/bench/bench.ts
+
 lint: node_modules/.installed ## type-check and shellcheck the scripts
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+	@node_modules/.bin/tsc -p tsconfig.test.json
 	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/lab/*.sh scripts/image/*.sh scripts/image/lib/*.sh; \
 	 else echo '*** shellcheck not installed: scripts not checked (apt-get install shellcheck) ***' >&2; fi
 
@@ -177,4 +181,4 @@ help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test lint clean help
+.PHONY: dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help

@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { decideDriver, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
 import { Registry } from '../images/registry.js';
 import type { RegistryIndex } from '../images/registry-schema.js';
@@ -23,9 +24,23 @@ export interface Workspace {
 export async function loadWorkspace(context: Context): Promise<Workspace> {
   const roles = await loadRoles(context.projectRoot);
   const labFile = await LabFile.load(context.labFile, path.relative(process.cwd(), context.labFile) || 'lab.yaml');
+  await checkProvisionScripts(labFile);
   const choice = parseDriverChoice(context.env.DRIVER, labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
   return { roles, labFile, driver, images: await new Registry(context.home).read() };
+}
+
+/** Each machine's provision: scripts must exist (relative to lab.yaml's folder) before anything runs. */
+async function checkProvisionScripts(labFile: LabFile): Promise<void> {
+  const issues: ConfigIssue[] = [];
+  for (const [name, machine] of Object.entries(labFile.lab.machines)) {
+    for (const [index, script] of (machine.provision ?? []).entries()) {
+      const file = path.resolve(path.dirname(labFile.file), script);
+      const found = await stat(file).then((info) => info.isFile(), () => false);
+      if (!found) issues.push({ path: `machines.${name}.provision.${index}`, message: `no such script ${file}` });
+    }
+  }
+  if (issues.length) throw new ConfigError(labFile.displayName, issues, "Paths in provision: are relative to lab.yaml's folder.");
 }
 
 export function resolveMachines(workspace: Workspace, labFile = workspace.labFile): ResolvedMachine[] {

@@ -159,7 +159,7 @@ describe('make image-import', () => {
     { case: 'a box for another provider', files: { 'metadata.json': '{"provider":"virtualbox"}', 'box.img': 'x' }, message: /a box for provider "virtualbox", not libvirt/ },
     { case: 'a tar without a disk', files: { 'metadata.json': '{"provider":"libvirt"}' }, message: /has no box\.img; it is not a libvirt Vagrant box/ },
   ])('$case is refused and changes nothing', async ({ files, message }) => {
-    const box = await makeBox(files);
+    const box = await makeBox(files as Record<string, string>);
     const before = await sandbox.snapshot();
     const result = await sandbox.make(['image-import', `FILE=${box}`, 'TARGET=golden']);
     expectFailure(result, 1);

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { domainList, dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, runningStats, Sandbox, URI } from '../support/fakes.js';
+import { type Call, domainList, dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, runningStats, Sandbox, URI } from '../support/fakes.js';
 
 /**
  * Labs against the fake tools: make plan / up / down / destroy on groups, side by side; resource
@@ -90,7 +90,7 @@ describe('make up', () => {
     expect(result.stderr).toContain('a goes first: it creates the pool volume of box vmlab/debian-12, network vmlab-mgmt, network vmlab-lab-back; the others wait until it runs');
     expect(result.stderr).toMatch(/a, b, c are up\./);
     const calls = (await sandbox.calls()).filter((call) => call.tool === 'vagrant' && call.args[0] === 'up');
-    const [a, b, c] = ['a', 'b', 'c'].map((name) => calls.find((call) => call.args[1] === name)!);
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => calls.find((call) => call.args[1] === name)!) as [Call, Call, Call];
     // b and c ran at the same time, and neither started before a had started.
     expect(b.t0!).toBeLessThan(c.t1!);
     expect(c.t0!).toBeLessThan(b.t1!);

@@ -36,7 +36,7 @@ export function exportSuite(): void {
       const [machineId = '', hostname = '', hostKey = '', marker = ''] = out.split('\n').slice(-4);
       return { machineId, hostname, hostKey, marker };
     };
-    const macs = async (machine: string) => (await lab.virsh(['domiflist', lab.domain(machine)])).match(/([0-9a-f]{2}:){5}[0-9a-f]{2}/g) ?? [];
+    const macs = async (machine: string): Promise<string[]> => (await lab.virsh(['domiflist', lab.domain(machine)])).match(/([0-9a-f]{2}:){5}[0-9a-f]{2}/g) ?? [];
 
     it('create-base brings up the source VM, and a marker is written in it', async () => {
       const create = await lab.make(['create-base', 'NAME=src']);

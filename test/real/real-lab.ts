@@ -31,6 +31,10 @@ export class RealLab {
     }
   }
 
+  get labDir(): string {
+    return path.join(this.root, 'lab');
+  }
+
   get project(): string {
     return this.env.VMLAB_PROJECT_ROOT ?? REPO;
   }
@@ -39,8 +43,8 @@ export class RealLab {
     return `vmlab-${this.id}-${machine}`;
   }
 
-  make(args: string[]) {
-    return execa('make', ['-s', '-C', REPO, ...args], { env: this.env, reject: false, all: true, stdin: 'ignore', timeout: 1_500_000 });
+  make(args: string[], extraEnv: Record<string, string> = {}) {
+    return execa('make', ['-s', '-C', REPO, ...args], { env: { ...this.env, ...extraEnv }, reject: false, all: true, stdin: 'ignore', timeout: 2_400_000 });
   }
 
   async virsh(args: string[]): Promise<string> {
@@ -70,6 +74,10 @@ export class RealLab {
     const volumes = (await this.virsh(['vol-list', 'default'])).split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '');
     const boxVolume = (volume: string) => images.some((image) => volume.startsWith(`${image.box.replaceAll('/', '-VAGRANTSLASH-')}_vagrant_box_image_${image.boxVersion}_`));
     for (const volume of volumes.filter((name) => name.startsWith(prefix) || boxVolume(name))) await this.virsh(['vol-delete', '--pool', 'default', volume]);
+    for (const network of (await this.virsh(['net-list', '--all', '--name'])).split('\n').filter((name) => name.startsWith(prefix))) {
+      await this.virsh(['net-destroy', network]);
+      await this.virsh(['net-undefine', network]);
+    }
     for (const image of images) {
       await execa('vagrant', ['box', 'remove', image.box, '--provider', 'libvirt', '--box-version', image.boxVersion, '--force'], {
         reject: false,

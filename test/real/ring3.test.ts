@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
 import { exportSuite } from './export-suite.js';
+import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
@@ -23,4 +24,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   roleImageSuite();
   roleProofSuite();
   exportSuite();
+  labsSuite();
 });
