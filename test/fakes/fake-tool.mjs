@@ -8,6 +8,9 @@
 // "args" may hold "*" for any one word. Entries match in order; each is used once unless "repeat".
 // "delayMs" makes the call take that long (to see calls overlap); each logged call has its start and end
 // time in ms (t0, t1).
+// A call whose environment holds VMLAB_SECRET_* variables is logged with "secrets": each such name and the
+// sha256 of its value (never the value), so that a test can see a secret arrive by the environment.
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -19,7 +22,12 @@ if (!dir) {
   process.exit(98);
 }
 const plan = JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8'));
-const log = (entry) => appendFileSync(path.join(dir, 'calls.jsonl'), `${JSON.stringify(entry)}\n`);
+const secrets = Object.fromEntries(
+  Object.entries(process.env)
+    .filter(([name]) => name.startsWith('VMLAB_SECRET_'))
+    .map(([name, value]) => [name, createHash('sha256').update(value ?? '').digest('hex')]),
+);
+const log = (entry) => appendFileSync(path.join(dir, 'calls.jsonl'), `${JSON.stringify(Object.keys(secrets).length ? { ...entry, secrets } : entry)}\n`);
 const matches = (entry) =>
   entry.tool === tool && entry.args.length === args.length && entry.args.every((word, i) => word === '*' || word === args[i]);
 
