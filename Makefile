@@ -2,7 +2,10 @@
 #
 # Every target is one line that calls the TypeScript CLI (bin/vmlab). User values (NAME, CMD, IMAGE, ...)
 # reach the CLI through the environment, unexpanded, never through a recipe's shell text: a NAME such as
-# 'x; rm -rf ~' arrives as one literal word and is refused by the CLI's name check.
+# 'x; rm -rf ~' arrives as one literal word and is refused by the CLI's name check. They are read with
+# $(value ..) only (make would run a $(shell ..) inside them on any other reference), are not exported
+# themselves (exporting expands them too), and reach the CLI as --option="value", so that a value that
+# starts with '-' (NAME=--force) stays a value.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -28,17 +31,20 @@ export VMLAB_GROUP := $(value GROUP)
 export VMLAB_COUNT := $(value COUNT)
 export VMLAB_NAMES := $(value NAMES)
 export VMLAB_SUBNET := $(value SUBNET)
-export DRIVER
+export VMLAB_DRIVER := $(value DRIVER)
+unexport NAME IMAGE CPUS MEMORY DISK CMD ROLE JOB TARGET FILE SOURCE SNAP ACTION GROUP COUNT NAMES SUBNET DRIVER \
+         DRY_RUN JSON YES QUIET VERBOSE FORCE BG TREE AUTO_BUILD
 
-on = $(if $(filter 1 yes true,$(1)),$(2))
-FLAGS = $(call on,$(DRY_RUN),--dry-run) $(call on,$(JSON),--json) $(call on,$(YES),--yes) \
-        $(call on,$(QUIET),--quiet) $(call on,$(VERBOSE),--verbose)
+# $(call on,SWITCH,--flag): --flag when the variable SWITCH is 1, yes or true.
+on = $(if $(filter 1 yes true,$(value $(1))),$(2))
+FLAGS = $(call on,DRY_RUN,--dry-run) $(call on,JSON,--json) $(call on,YES,--yes) \
+        $(call on,QUIET,--quiet) $(call on,VERBOSE,--verbose)
 # The make targets set the host up when it is not ready (VMLAB_AUTO_SETUP=0 turns that off).
-SETUP_FLAG = $(if $(filter 0 no false,$(VMLAB_AUTO_SETUP)),,--setup)
+SETUP_FLAG = $(if $(filter 0 no false,$(value VMLAB_AUTO_SETUP)),,--setup)
 # AUTO_BUILD=0: do not build a missing role image; boot its nearest built ancestor and provision instead.
-BUILD_FLAG = $(if $(filter 0 no false,$(AUTO_BUILD)),--no-auto-build)
+BUILD_FLAG = $(if $(filter 0 no false,$(value AUTO_BUILD)),--no-auto-build)
 # FORCE=1: start VMs even beyond the host's limits (resource admission).
-FORCE_FLAG = $(call on,$(FORCE),--force)
+FORCE_FLAG = $(call on,FORCE,--force)
 VMLAB = node bin/vmlab $(FLAGS)
 
 # The CLI is built on demand: `make <anything>` works straight after a clone.
@@ -60,25 +66,25 @@ $(CLI): node_modules/.installed tsconfig.json $(SOURCES)
 ##@ Machines
 create-%: export VMLAB_ROLE = $*
 create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
-	@$(VMLAB) create "$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$$VMLAB_NAME" --image "$$VMLAB_IMAGE" --cpus "$$VMLAB_CPUS" --memory "$$VMLAB_MEMORY" --disk "$$VMLAB_DISK"
+	@$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK"
 
 dev-vm: $(CLI) ## a base VM called dev
-	@$(VMLAB) create base $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$${VMLAB_NAME:-dev}"
+	@$(VMLAB) create --role=base $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$${VMLAB_NAME:-dev}"
 
 web-vm: $(CLI) ## a docker VM called web
-	@$(VMLAB) create docker $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name "$${VMLAB_NAME:-web}"
+	@$(VMLAB) create --role=docker $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$${VMLAB_NAME:-web}"
 
 start: $(CLI) ## start NAME=.. [FORCE=1]: boot a declared machine (create it if it has no VM)
-	@$(VMLAB) start "$$VMLAB_NAME" $(FORCE_FLAG)
+	@$(VMLAB) start --name="$$VMLAB_NAME" $(FORCE_FLAG)
 
 stop: $(CLI) ## stop NAME=..: shut a machine down
-	@$(VMLAB) stop "$$VMLAB_NAME"
+	@$(VMLAB) stop --name="$$VMLAB_NAME"
 
 ssh: $(CLI) ## ssh NAME=.. [CMD='..']: a shell, or run CMD and fail if it fails
-	@$(VMLAB) ssh "$$VMLAB_NAME" --cmd "$$VMLAB_CMD"
+	@$(VMLAB) ssh --name="$$VMLAB_NAME" --cmd="$$VMLAB_CMD"
 
 delete: $(CLI) ## delete NAME=.. [YES=1]: destroy a machine, its disk and its lab.yaml entry
-	@$(VMLAB) delete "$$VMLAB_NAME"
+	@$(VMLAB) delete --name="$$VMLAB_NAME"
 
 list: $(CLI) ## the lab's machines: state, IP, cpus, memory (JSON=1)
 	@$(VMLAB) list
@@ -90,7 +96,7 @@ roles: $(CLI) ## the roles and their defaults (JSON=1)
 	@$(VMLAB) roles
 
 clone: $(CLI) ## clone SOURCE=.. TARGET=..: a new machine from another's current disk, with its own identity
-	@$(VMLAB) clone "$$VMLAB_SOURCE" "$$VMLAB_TARGET" $(FORCE_FLAG)
+	@$(VMLAB) clone --source="$$VMLAB_SOURCE" --target="$$VMLAB_TARGET" $(FORCE_FLAG)
 
 check: $(CLI) ## check NAME=..[,..]|GROUP=..: run the roles' health checks in running machines (JSON=1)
 	@$(VMLAB) check --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP"
@@ -109,10 +115,10 @@ destroy: $(CLI) ## destroy GROUP=.. YES=1: destroy a group's VMs; they stay decl
 	@$(VMLAB) destroy --group="$$VMLAB_GROUP"
 
 create-group: $(CLI) ## create-group GROUP=.. ROLE=.. COUNT=n|NAMES=a,b [SUBNET=] [CPUS= MEMORY= DISK=]: declare a group and bring it up
-	@$(VMLAB) create-group "$$VMLAB_GROUP" --role="$$VMLAB_ROLE_ARG" --count="$$VMLAB_COUNT" --names="$$VMLAB_NAMES" --subnet="$$VMLAB_SUBNET" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK" $(SETUP_FLAG) $(FORCE_FLAG)
+	@$(VMLAB) create-group --group="$$VMLAB_GROUP" --role="$$VMLAB_ROLE_ARG" --count="$$VMLAB_COUNT" --names="$$VMLAB_NAMES" --subnet="$$VMLAB_SUBNET" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK" $(SETUP_FLAG) $(FORCE_FLAG)
 
 create-k8s-cluster: $(CLI) ## a Kubernetes control plane and two workers (role k8s, group k8s, own network)
-	@$(VMLAB) create-group "$${VMLAB_GROUP:-k8s}" --role=k8s --names="$${VMLAB_NAMES:-k8s-cp,k8s-w1,k8s-w2}" --subnet="$$VMLAB_SUBNET" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" $(SETUP_FLAG) $(FORCE_FLAG)
+	@$(VMLAB) create-group --group="$${VMLAB_GROUP:-k8s}" --role=k8s --names="$${VMLAB_NAMES:-k8s-cp,k8s-w1,k8s-w2}" --subnet="$$VMLAB_SUBNET" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" $(SETUP_FLAG) $(FORCE_FLAG)
 
 resources: $(CLI) ## who uses what on this host (running VMs) against the limits VMs are admitted by (JSON=1)
 	@$(VMLAB) resources
@@ -123,28 +129,28 @@ snapshot: $(CLI) ## snapshot NAME=..[,..]|GROUP=.. ACTION=create|list|restore|de
 
 ##@ Images
 build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
-	@$(VMLAB) build "$$VMLAB_IMAGE" --role "$$VMLAB_ROLE_ARG" $(call on,$(FORCE),--force) $(call on,$(BG),--background)
+	@$(VMLAB) build --image="$$VMLAB_IMAGE" --role="$$VMLAB_ROLE_ARG" $(call on,FORCE,--force) $(call on,BG,--background)
 
 queue: $(CLI) ## the build queue: step, percent, ETA of every job (JSON=1)
 	@$(VMLAB) queue
 
 queue-log: $(CLI) ## queue-log JOB=..: a build job's log
-	@$(VMLAB) queue-log "$$VMLAB_JOB"
+	@$(VMLAB) queue-log --job="$$VMLAB_JOB"
 
 queue-cancel: $(CLI) ## queue-cancel JOB=..: cancel a queued or running build
-	@$(VMLAB) queue-cancel "$$VMLAB_JOB"
+	@$(VMLAB) queue-cancel --job="$$VMLAB_JOB"
 
 images: $(CLI) ## the image registry: kind, parent, size, age (JSON=1; TREE=1: the lineage as a tree)
-	@$(VMLAB) images $(call on,$(TREE),--tree)
+	@$(VMLAB) images $(call on,TREE,--tree)
 
 image-rm: $(CLI) ## image-rm IMAGE=.. [YES=1]: remove an image, its box and pool volumes
-	@$(VMLAB) image-rm "$$VMLAB_IMAGE"
+	@$(VMLAB) image-rm --image="$$VMLAB_IMAGE"
 
 export: $(CLI) ## export NAME=.. TARGET=.. [FILE=x.box] [FORCE=1]: a machine's disk as a new image (identity removed)
-	@$(VMLAB) export "$$VMLAB_NAME" --target "$$VMLAB_TARGET" --file "$$VMLAB_FILE" $(call on,$(FORCE),--force)
+	@$(VMLAB) export --name="$$VMLAB_NAME" --target="$$VMLAB_TARGET" --file="$$VMLAB_FILE" $(call on,FORCE,--force)
 
 image-import: $(CLI) ## image-import FILE=x.box TARGET=.. [FORCE=1]: register a libvirt box from elsewhere
-	@$(VMLAB) image-import "$$VMLAB_FILE" --target "$$VMLAB_TARGET" $(call on,$(FORCE),--force)
+	@$(VMLAB) image-import --file="$$VMLAB_FILE" --target="$$VMLAB_TARGET" $(call on,FORCE,--force)
 
 images-verify: $(CLI) ## checksums, qemu-img check, boxes and pool volumes; orphans
 	@$(VMLAB) images-verify

@@ -52,11 +52,11 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'only results and errors' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'print every external command before it runs' })
     .command(
-      'create <role>',
+      'create [role]',
       'declare a machine of a role in lab.yaml and bring it up',
       (y) =>
         y
-          .positional('role', { type: 'string', demandOption: true })
+          .positional('role', { type: 'string', describe: 'the role (make create-<role>)' })
           .option('name', { type: 'string', describe: 'machine name (default: the role name)' })
           .option('image', { type: 'string', describe: "image to boot (default: the role's image)" })
           .option('cpus', { type: 'string', describe: 'vCPUs' })
@@ -66,6 +66,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
           .option('auto-build', { type: 'boolean', default: true, describe: "build the role's image if missing (--no-auto-build: provision on first boot)" }),
       async (args) => {
+        if (!args.role) throw new UserError('which role? create needs a role', 'Example: make create-docker NAME=web (roles: make roles)', 2);
         await createMachine(context(args), {
           role: args.role,
           setupIfNeeded: args.setup === true,

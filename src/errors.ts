@@ -31,7 +31,8 @@ export class ConfigError extends UserError {
     readonly issues: ConfigIssue[],
     hint?: string,
   ) {
-    super(ConfigError.format(file, issues), hint);
+    // A file the user wrote that does not say what it must: bad input, like a bad argument.
+    super(ConfigError.format(file, issues), hint, 2);
     this.name = 'ConfigError';
   }
 

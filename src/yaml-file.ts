@@ -11,6 +11,7 @@ export interface LoadedYaml<T> {
   data: T;
   document: Document;
   text: string;
+  lineCounter: LineCounter;
 }
 
 export async function loadYamlFile<S extends z.ZodTypeAny>(
@@ -45,7 +46,7 @@ export function parseYaml<S extends z.ZodTypeAny>(text: string, schema: S, displ
   if (!result.success) {
     throw new ConfigError(displayName, zodIssues(result.error, document, lineCounter));
   }
-  return { data: result.data, document, text };
+  return { data: result.data, document, text, lineCounter };
 }
 
 export function zodIssues(error: z.ZodError, document?: Document, lineCounter?: LineCounter): ConfigIssue[] {
@@ -61,7 +62,8 @@ export function zodIssues(error: z.ZodError, document?: Document, lineCounter?: 
   });
 }
 
-function locate(document: Document, lineCounter: LineCounter, path: string[], atKey: boolean): { line: number; column: number } | undefined {
+/** Where a field is in the file (the nearest existing parent when it is absent). */
+export function locate(document: Document, lineCounter: LineCounter, path: string[], atKey = false): { line: number; column: number } | undefined {
   if (atKey) {
     const parent = path.length > 1 ? document.getIn(path.slice(0, -1), true) : document.contents;
     const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && String(item.key.value) === path.at(-1)) : undefined;

@@ -194,8 +194,14 @@ export class Virsh {
     return result.exitCode === 0 ? result.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
   }
 
+  /** The pool's volumes; none when the pool cannot be read (see volumesOrProblem to know why). */
   async volumes(pool: string): Promise<{ name: string; path: string }[]> {
+    return (await this.volumesOrProblem(pool)).volumes;
+  }
+
+  async volumesOrProblem(pool: string): Promise<{ volumes: { name: string; path: string }[]; problem?: string }> {
     const result = await this.query(virshArgs.volList(pool), false);
-    return result.exitCode === 0 ? parseVolumeList(result.stdout) : [];
+    if (result.exitCode === 0) return { volumes: parseVolumeList(result.stdout) };
+    return { volumes: [], problem: (result.stderr.trim().split('\n')[0] ?? `exit ${result.exitCode}`).replace(/^error:\s*/, '') };
   }
 }

@@ -58,7 +58,11 @@ export async function createMachine(context: Context, request: CreateRequest): P
     }
     labFile = workspace.labFile.withMachine(name, { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes });
   }
-  await converge(context, { names: [name], labFile, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make start NAME=${name}` });
+  const given = Object.entries({ IMAGE: request.image, ...Object.fromEntries(Object.entries(sizes).map(([key, value]) => [key.toUpperCase(), value])) })
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => ` ${key}=${value}`)
+    .join('');
+  await converge(context, { names: [name], labFile, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make create-${role.name} NAME=${name}${given}` });
 }
 
 function checkSizes(request: CreateRequest): Partial<MachineSpec> {

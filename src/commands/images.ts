@@ -107,7 +107,9 @@ export async function removeImageRecord(context: Context, registry: Registry, re
   const virsh = new Virsh(context.runner, context.libvirtUri);
   // Only this registry's version: another checkout on the same host may have its own version of the box.
   const versions = [record.boxVersion, ...record.retiredVersions];
-  const volumes = (await virsh.volumes(context.pool)).filter(
+  const listed = await virsh.volumesOrProblem(context.pool);
+  if (listed.problem) context.ui.warn(`the volumes of pool ${context.pool} could not be listed (${listed.problem}): any pool volume of ${name} stays; after make setup, make gc finds it`);
+  const volumes = listed.volumes.filter(
     (volume) =>
       versions.some((version) => volume.name.startsWith(`${poolVolumePrefix(record.box)}${version}_`)) ||
       volume.name === seedVolumeName(name, record.boxVersion),

@@ -229,6 +229,7 @@ function refuseMissing(targets: SnapshotTarget[], label: string, action: Snapsho
   throw new UserError(
     `no snapshot ${label} on ${missing.map((target) => target.machine).join(', ')} (known snapshots: ${known})`,
     `See them: ${snapshotCommandLine('list', missing.map((target) => target.machine))}; then ${action} one of them with SNAP=<label>`,
+    2,
   );
 }
 

@@ -3,7 +3,7 @@ import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { admit, machineClaims } from '../host/admission.js';
-import { kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
+import { driverFromEnv, kvmDeviceUsable, parseDriverChoice, readProbe } from '../host/driver.js';
 import { probeKvm } from '../host/kvm-probe.js';
 import { checkNetworksAgainstHost } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
@@ -46,7 +46,7 @@ export function selectMachines(workspace: Workspace, selection: Selection, labFi
   if (selection.names) {
     return selection.names.map((name) => {
       const machine = all.find((candidate) => candidate.name === name);
-      if (!machine) throw new UserError(`no machine named "${name}" in lab.yaml`, all.length ? `Known machines: ${all.map((m) => m.name).join(', ')}` : 'Create one first: make create-base NAME=' + name);
+      if (!machine) throw new UserError(`no machine named "${name}" in lab.yaml`, all.length ? `Known machines: ${all.map((m) => m.name).join(', ')}` : 'Create one first: make create-base NAME=' + name, 2);
       return machine;
     });
   }
@@ -237,7 +237,7 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
 
 /** The first time an image is about to boot on this host, find out whether KVM really works. */
 async function probeKvmIfNeeded(context: Context, image: string): Promise<void> {
-  const choice = parseDriverChoice(context.env.DRIVER, 'auto');
+  const choice = parseDriverChoice(driverFromEnv(context.env), 'auto');
   if (choice !== 'auto' || (await readProbe(context.home)) || !(await kvmDeviceUsable())) return;
   const registry = new Registry(context.home);
   const record = await registry.get(image);

@@ -108,7 +108,11 @@ export function parseMeminfo(text: string): number | undefined {
 export async function readHostCapacity(context: Context): Promise<HostCapacity> {
   const memoryMiB = parseMeminfo(await readFile('/proc/meminfo', 'utf8').catch(() => '')) ?? Math.floor(os.totalmem() / 2 ** 20);
   const pool = await context.runner.run('virsh', ['-c', context.libvirtUri, ...virshArgs.poolDumpxml(context.pool)], { readOnly: true, check: false });
-  const poolPath = /<path>([^<]+)<\/path>/.exec(pool.stdout)?.[1] ?? '/var/lib/libvirt/images';
+  const poolPath = /<path>([^<]+)<\/path>/.exec(pool.stdout)?.[1];
+  if (pool.exitCode !== 0 || !poolPath) {
+    const why = (pool.stderr.trim().split('\n')[0] ?? '').replace(/^error:\s*/, '');
+    throw new UserError(`the storage pool ${context.pool} is missing${why ? ` (${why})` : ''}: VM disks have nowhere to go`, 'Run: make setup (it creates the pool), then retry');
+  }
   return { cpus: os.availableParallelism(), memoryMiB, pool: context.pool, poolPath, diskFreeBytes: await freeBytes(poolPath) };
 }
 

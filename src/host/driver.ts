@@ -44,7 +44,12 @@ export function decideDriver(choice: DriverChoice, probe: KvmProbeResult | undef
 export function parseDriverChoice(value: string | undefined, fallback: DriverChoice): DriverChoice {
   if (value === undefined || value === '') return fallback;
   if ((DRIVERS as readonly string[]).includes(value)) return value as DriverChoice;
-  throw new UserError(`unknown DRIVER "${value}"`, `Use one of: ${DRIVERS.join(', ')}`, 2);
+  throw new UserError(`unknown DRIVER ${JSON.stringify(value)}`, `Use one of: ${DRIVERS.join(', ')}`, 2);
+}
+
+/** DRIVER=: the make targets pass it as VMLAB_DRIVER (unexpanded); the CLI on its own reads DRIVER. */
+export function driverFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  return env.VMLAB_DRIVER || env.DRIVER;
 }
 
 export async function kvmDeviceUsable(device = '/dev/kvm'): Promise<boolean> {

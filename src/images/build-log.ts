@@ -10,9 +10,9 @@ export class BuildLog {
 
   static async open(home: string, image: string): Promise<BuildLog> {
     const dir = path.join(home, 'logs');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, `${image}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
-    return new BuildLog(file, await open(file, 'a'));
+    return new BuildLog(file, await open(file, 'a', 0o600));
   }
 
   async line(text: string): Promise<void> {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { type Document, isMap, isScalar, isSeq } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
 import { writeFileAtomic } from '../atomic-write.js';
-import { loadYamlFile, parseYaml } from '../yaml-file.js';
+import { loadYamlFile, locate, parseYaml } from '../yaml-file.js';
 import { labSchema, type Lab, type MachineSpec } from './lab-schema.js';
 
 /** A new lab is named after its folder (a short hash), so two checkouts never share libvirt names. */
@@ -29,6 +29,7 @@ export class LabFile {
     private document: Document,
     private data: Lab,
     readonly exists: boolean,
+    private readonly lineCounter: LineCounter,
   ) {}
 
   static async load(file: string, displayName = 'lab.yaml'): Promise<LabFile> {
@@ -37,11 +38,16 @@ export class LabFile {
       () => false,
     );
     const loaded = exists ? await loadYamlFile(file, labSchema, displayName) : parseYaml(newLabText(path.dirname(file)), labSchema, displayName);
-    return new LabFile(file, displayName, loaded.document, loaded.data, exists);
+    return new LabFile(file, displayName, loaded.document, loaded.data, exists, loaded.lineCounter);
   }
 
   get lab(): Lab {
     return this.data;
+  }
+
+  /** The line and column of a field, for messages about it. */
+  position(path: (string | number)[]): { line: number; column: number } | undefined {
+    return locate(this.document, this.lineCounter, path.map(String));
   }
 
   machine(name: string): MachineSpec | undefined {
@@ -94,6 +100,6 @@ export class LabFile {
 
   private rebuilt(document: Document): LabFile {
     const reparsed = parseYaml(document.toString(), labSchema, this.displayName);
-    return new LabFile(this.file, this.displayName, reparsed.document, reparsed.data, this.exists);
+    return new LabFile(this.file, this.displayName, reparsed.document, reparsed.data, this.exists, reparsed.lineCounter);
   }
 }

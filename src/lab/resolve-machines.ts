@@ -107,7 +107,7 @@ export function requireMachine(lab: Lab, name: string): MachineSpec {
     throw new UserError(
       `no machine named "${name}" in lab.yaml`,
       known.length ? `Known machines: ${known.join(', ')}. See: make list` : 'Create one first: make create-base NAME=' + name,
-      1,
+      2,
     );
   }
   return spec;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { decideDriver, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
+import { decideDriver, driverFromEnv, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
 import { Registry } from '../images/registry.js';
 import type { RegistryIndex } from '../images/registry-schema.js';
 import { loadRoles } from '../roles/load-roles.js';
@@ -23,11 +23,17 @@ export interface Workspace {
 
 export async function loadWorkspace(context: Context): Promise<Workspace> {
   const roles = await loadRoles(context.projectRoot);
-  const labFile = await LabFile.load(context.labFile, path.relative(process.cwd(), context.labFile) || 'lab.yaml');
+  const labFile = await LabFile.load(context.labFile, displayPath(context.labFile));
   await checkProvisionScripts(labFile);
-  const choice = parseDriverChoice(context.env.DRIVER, labFile.lab.driver);
+  const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
   return { roles, labFile, driver, images: await new Registry(context.home).read() };
+}
+
+/** lab.yaml as messages name it: relative to where the user is, or absolute when it lies elsewhere. */
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return !relative ? 'lab.yaml' : relative.startsWith('..') ? file : relative;
 }
 
 /** Each machine's provision: scripts must exist (relative to lab.yaml's folder) before anything runs. */
@@ -37,7 +43,7 @@ async function checkProvisionScripts(labFile: LabFile): Promise<void> {
     for (const [index, script] of (machine.provision ?? []).entries()) {
       const file = path.resolve(path.dirname(labFile.file), script);
       const found = await stat(file).then((info) => info.isFile(), () => false);
-      if (!found) issues.push({ path: `machines.${name}.provision.${index}`, message: `no such script ${file}` });
+      if (!found) issues.push({ path: `machines.${name}.provision.${index}`, message: `no such script ${file}`, ...labFile.position(['machines', name, 'provision', index]) });
     }
   }
   if (issues.length) throw new ConfigError(labFile.displayName, issues, "Paths in provision: are relative to lab.yaml's folder.");

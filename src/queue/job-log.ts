@@ -1,7 +1,10 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
-/** A job's log file (VMLAB_HOME/logs/<id>.log): one timestamped line per step and per line of build output. */
+/**
+ * A log file under VMLAB_HOME/logs: one timestamped line per step and per line of output. Only its owner may
+ * read it (0600): what a provision script prints, a secret included, lands here.
+ */
 export class JobLog {
   private pending: Promise<unknown> = Promise.resolve();
 
@@ -11,8 +14,8 @@ export class JobLog {
   ) {}
 
   static async open(file: string): Promise<JobLog> {
-    await mkdir(path.dirname(file), { recursive: true });
-    return new JobLog(file, await open(file, 'a'));
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    return new JobLog(file, await open(file, 'a', 0o600));
   }
 
   /** Callable from synchronous callbacks: lines are written in order, errors are not the build's problem. */

@@ -52,7 +52,7 @@ describe('make export', () => {
     { case: 'no TARGET', args: ['export', 'NAME=web'], code: 2, message: /export needs TARGET.*\n.*make export NAME=web TARGET=web-golden/ },
     { case: 'a TARGET that a recipe builds', args: ['export', 'NAME=web', 'TARGET=docker'], code: 2, message: /image docker is built by vmlab from its recipe/ },
     { case: 'a TARGET with shell characters', args: ['export', 'NAME=web', 'TARGET=x; touch pwned'], code: 2, message: /invalid image name "x; touch pwned"/ },
-    { case: 'an unknown machine', args: ['export', 'NAME=nosuch', 'TARGET=golden'], code: 1, message: /no machine named "nosuch"/ },
+    { case: 'an unknown machine', args: ['export', 'NAME=nosuch', 'TARGET=golden'], code: 2, message: /no machine named "nosuch"/ },
     { case: 'FILE in a folder that does not exist', args: ['export', 'NAME=web', 'TARGET=golden', 'FILE=/nonexistent/dir/golden.box'], code: 2, message: /folder \/nonexistent\/dir does not exist/ },
   ])('$case is refused and changes nothing', async ({ args, code, message }) => {
     await expectRefusedUnchanged(args, code, message);
@@ -180,7 +180,7 @@ describe('make image-import', () => {
 describe('make clone', () => {
   it.each([
     { case: 'no TARGET', args: ['clone', 'SOURCE=web'], code: 2, message: /clone needs SOURCE .* and TARGET/ },
-    { case: 'an unknown SOURCE', args: ['clone', 'SOURCE=nosuch', 'TARGET=web2'], code: 1, message: /no machine named "nosuch"/ },
+    { case: 'an unknown SOURCE', args: ['clone', 'SOURCE=nosuch', 'TARGET=web2'], code: 2, message: /no machine named "nosuch"/ },
     { case: 'a TARGET that exists', args: ['clone', 'SOURCE=web', 'TARGET=web'], code: 1, message: /a machine named "web" already exists/ },
     { case: 'a TARGET with a slash', args: ['clone', 'SOURCE=web', 'TARGET=a/b'], code: 2, message: /invalid machine name "a\/b"/ },
   ])('$case is refused and changes nothing', async ({ args, code, message }) => expectRefusedUnchanged(args, code, message));

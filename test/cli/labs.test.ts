@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Call, domainList, dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, runningStats, Sandbox, URI } from '../support/fakes.js';
@@ -155,6 +155,8 @@ describe('make up', () => {
     expect(result.stderr).toContain('[b] Call to virDomainCreateWithFlags failed');
     const log = /Their logs: (\S+\.log)/.exec(result.stderr)?.[1];
     expect(await readFile(log!, 'utf8')).toContain('virDomainCreateWithFlags failed');
+    // What a provision script prints lands in the log: only its owner may read it.
+    expect((await stat(log!)).mode & 0o077).toBe(0);
     await sandbox.expectPlanDone();
   });
 });
@@ -169,7 +171,7 @@ describe('resource admission', () => {
     expect(refused.stderr).toMatch(/^someone-elses-vm\s+running\s+2\s+4096 MiB/m);
     expect(refused.stderr).toMatch(/^\+ huge\s+to create\s+1\s+200000 MiB\s+10\.\d GiB/m);
     expect(refused.stderr).toMatch(/^total\s+3\s+204096 MiB OVER/m);
-    expect(refused.stderr).toContain('FORCE=1');
+    expect(refused.stderr).toContain('override once: make create-base NAME=huge MEMORY=200000 FORCE=1');
     expect(await sandbox.snapshot()).toEqual(before);
     expect(await vagrantCalls()).toEqual([]);
 
@@ -178,6 +180,17 @@ describe('resource admission', () => {
     expect(forced.exitCode, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(/warning: starting beyond this host's limits \(memory\) because of FORCE=1/);
     await sandbox.expectPlanDone();
+  });
+
+  it('a missing storage pool is refused before anything changes, with the way to make it', async () => {
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings.filter((call) => call.args[2] !== 'pool-dumpxml'), { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], exitCode: 1, stderr: "error: failed to get pool 'default'\nerror: Storage pool not found: no storage pool with matching name 'default'\n", repeat: true }]);
+    const before = await sandbox.snapshot();
+    const result = await sandbox.make(['create-docker', 'NAME=web']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain("error: the storage pool default is missing (failed to get pool 'default'): VM disks have nowhere to go");
+    expect(result.stderr).toContain('next: Run: make setup (it creates the pool)');
+    expect(await sandbox.snapshot()).toEqual(before);
+    expect(await vagrantCalls()).toEqual([]);
   });
 
   it('make resources shows every running VM against the limits', async () => {

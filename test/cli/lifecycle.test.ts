@@ -97,10 +97,10 @@ describe('bad input changes nothing', () => {
     { case: 'a size that is not a number', args: ['create-docker', 'NAME=x', 'CPUS=two'], exit: 2, message: /CPUS must be a whole number/ },
     { case: 'an absurd size', args: ['create-docker', 'NAME=x', 'CPUS=1000'], exit: 2, message: /CPUS: .*64/ },
     { case: 'a bad image name', args: ['create-docker', 'NAME=x', 'IMAGE=../etc'], exit: 2, message: /invalid image name/ },
-    { case: 'an unknown machine (start)', args: ['start', 'NAME=nope'], exit: 1, message: /no machine named "nope".*\n.*Known machines: web/ },
-    { case: 'an unknown machine (stop)', args: ['stop', 'NAME=nope'], exit: 1, message: /no machine named "nope"/ },
-    { case: 'an unknown machine (ssh)', args: ['ssh', 'NAME=nope'], exit: 1, message: /no machine named "nope"/ },
-    { case: 'an unknown machine (delete)', args: ['delete', 'NAME=nope', 'YES=1'], exit: 1, message: /no machine named "nope"/ },
+    { case: 'an unknown machine (start)', args: ['start', 'NAME=nope'], exit: 2, message: /no machine named "nope".*\n.*Known machines: web/ },
+    { case: 'an unknown machine (stop)', args: ['stop', 'NAME=nope'], exit: 2, message: /no machine named "nope"/ },
+    { case: 'an unknown machine (ssh)', args: ['ssh', 'NAME=nope'], exit: 2, message: /no machine named "nope"/ },
+    { case: 'an unknown machine (delete)', args: ['delete', 'NAME=nope', 'YES=1'], exit: 2, message: /no machine named "nope"/ },
     { case: 'no NAME for start', args: ['start'], exit: 2, message: /start needs a NAME/ },
     { case: 'delete without confirmation', args: ['delete', 'NAME=web'], exit: 1, message: /not confirmed.*\n.*YES=1/ },
     { case: 'an unknown DRIVER', args: ['create-docker', 'NAME=x', 'DRIVER=xen'], exit: 2, message: /unknown DRIVER "xen"/ },
@@ -119,11 +119,11 @@ describe('bad input changes nothing', () => {
     expect(existsSync(path.join(REPO, 'pwned'))).toBe(false);
   });
 
-  it('malformed lab.yaml: the line and column, exit 1, the file untouched', async () => {
+  it('malformed lab.yaml: the line and column, exit 2, the file untouched', async () => {
     const broken = '# mine\nmachines:\n  web:\n    role: [docker\n';
     await writeFile(path.join(sandbox.labDir, 'lab.yaml'), broken);
     const result = await sandbox.cli(['create', 'base', '--name', 'dev']);
-    expect(result.exitCode).toBe(1);
+    expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/lab\.yaml:\d+:\d+: /);
     expect(await sandbox.readLab()).toBe(broken);
     expect(await sandbox.readVagrantfile()).toBeUndefined();

@@ -243,13 +243,13 @@ describe('make snapshot refuses bad input and changes nothing', () => {
     { case: 'a unicode label', args: ['ACTION=create', 'NAME=web', 'SNAP=café'], exit: 2, message: /invalid snapshot label "café"/ },
     { case: 'a label like an option', args: ['ACTION=create', 'NAME=web', 'SNAP=--force'], exit: 2, message: /invalid snapshot label "--force"/ },
     { case: 'an action like an option', args: ['ACTION=--yes', 'NAME=web', 'SNAP=x'], exit: 2, message: /unknown snapshot ACTION "--yes"/ },
-    { case: 'a NAME like an option', args: ['ACTION=restore', 'NAME=--yes', 'SNAP=x'], exit: 1, message: /no machine named "--yes"/ },
+    { case: 'a NAME like an option', args: ['ACTION=restore', 'NAME=--yes', 'SNAP=x'], exit: 2, message: /no machine named "--yes"/ },
     { case: 'no label for create', args: ['ACTION=create', 'NAME=web'], exit: 2, message: /ACTION=create needs SNAP=<label>/ },
     { case: 'an unknown action', args: ['ACTION=rollback', 'NAME=web', 'SNAP=x'], exit: 2, message: /unknown snapshot ACTION "rollback": use one of create, list, restore, delete/ },
     { case: 'no action', args: ['NAME=web'], exit: 2, message: /needs an ACTION: use one of create, list, restore, delete/ },
     { case: 'no NAME', args: ['ACTION=list'], exit: 2, message: /snapshot needs a NAME/ },
-    { case: 'an unknown machine', args: ['ACTION=create', 'NAME=nope', 'SNAP=x'], exit: 1, message: /no machine named "nope".*\n.*Known machines: web, db/ },
-    { case: 'an unknown machine in a list', args: ['ACTION=list', 'NAME=web,nope'], exit: 1, message: /no machine named "nope"/ },
+    { case: 'an unknown machine', args: ['ACTION=create', 'NAME=nope', 'SNAP=x'], exit: 2, message: /no machine named "nope".*\n.*Known machines: web, db/ },
+    { case: 'an unknown machine in a list', args: ['ACTION=list', 'NAME=web,nope'], exit: 2, message: /no machine named "nope"/ },
   ])('$case', async ({ args, exit, message }) => {
     await sandbox.plan([libvirtUp]);
     const before = await sandbox.snapshot();
