@@ -78,9 +78,9 @@ describe('make up', () => {
       // From the first poll on, a runs: the others may start.
       domainList([['vmlab-lab-a', 'running']], true),
       ...hostReadings,
-      up('a', true, { delayMs: 600 }),
-      up('b', true, { delayMs: 600 }),
-      up('c', true, { delayMs: 600 }),
+      up('a', true, { delayMs: 2000 }),
+      up('b', true, { delayMs: 2000 }),
+      up('c', true, { delayMs: 2000 }),
       healthChecks('a', 3),
       healthChecks('b', 3),
       healthChecks('c', 3),
