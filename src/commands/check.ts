@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import { renderCheckResults, runHealthChecks } from '../lab/healthchecks.js';
 import { readLiveDomains } from '../lab/live.js';
-import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.js';
+import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
 import { selectMachines, type Selection } from './up.js';
 
 /**
@@ -15,7 +15,7 @@ export async function checkMachines(context: Context, selection: Selection): Pro
   const workspace = await loadWorkspace(context);
   const machines = selectMachines(workspace, selection);
   await preflight(context);
-  await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+  await syncVagrantfile(context);
   const live = await readLiveDomains(context, []);
   const results = (
     await Promise.all(

@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
+import type { LabFile } from '../lab/lab-file.js';
 import type { MachineSpec } from '../lab/lab-schema.js';
 import { loadWorkspace, renderWorkspace } from '../lab/workspace.js';
 import { checkImageName, checkMachineName } from '../names.js';
@@ -42,7 +43,7 @@ export async function createMachine(context: Context, request: CreateRequest): P
       `Pick another NAME, or remove it first: make delete NAME=${name} YES=1`,
     );
   }
-  let labFile = workspace.labFile;
+  let change: ((labFile: LabFile) => LabFile) | undefined;
   if (existing) {
     context.ui.info(`${name} is already declared with role ${role.name}; starting it`);
   } else {
@@ -56,13 +57,18 @@ export async function createMachine(context: Context, request: CreateRequest): P
         pinned = target.image;
       }
     }
-    labFile = workspace.labFile.withMachine(name, { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes });
+    const spec: MachineSpec = { role: role.name, ...(pinned ? { image: pinned } : {}), ...sizes };
+    change = (labFile) => {
+      const now = labFile.machine(name);
+      if (now && now.role !== role.name) throw new UserError(`a machine named "${name}" was just declared with role ${now.role} by another command`, 'Pick another NAME');
+      return now ? labFile : labFile.withMachine(name, spec);
+    };
   }
   const given = Object.entries({ IMAGE: request.image, ...Object.fromEntries(Object.entries(sizes).map(([key, value]) => [key.toUpperCase(), value])) })
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => ` ${key}=${value}`)
     .join('');
-  await converge(context, { names: [name], labFile, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make create-${role.name} NAME=${name}${given}` });
+  await converge(context, { names: [name], change, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make create-${role.name} NAME=${name}${given}` });
 }
 
 function checkSizes(request: CreateRequest): Partial<MachineSpec> {

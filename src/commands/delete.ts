@@ -7,7 +7,7 @@ import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import type { LabFile } from '../lab/lab-file.js';
-import { loadWorkspace, renderWorkspace, resolveMachines, saveWorkspace, type Workspace } from '../lab/workspace.js';
+import { loadWorkspace, resolveMachines, syncVagrantfile, updateLab, type Workspace } from '../lab/workspace.js';
 import { childrenOf, Registry } from '../images/registry.js';
 import { cloneImageName } from './clone.js';
 import { removeImageRecord } from './images.js';
@@ -23,15 +23,14 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   const spec = requireMachine(workspace.labFile.lab, name);
   await confirmOrRefuse(context, `Delete ${name} (role ${spec.role}) and its disk?`, { what: `deleting ${name}`, command: `make delete NAME=${name}` });
   await preflight(context);
-  await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+  await syncVagrantfile(context);
   const domain = `${domainPrefix(workspace.labFile.lab)}${name}`;
   // libvirt refuses to undefine a domain that has internal snapshots (make snapshot).
   await deleteAllSnapshots(context, name, domain);
   await new Vagrant(context.runner, context.labDir).run(vagrantArgs.destroy(name), { interactive: true });
 
   if (!context.dryRun) await removeLeftovers(context, domain);
-  const remaining = workspace.labFile.withoutMachine(name);
-  await saveWorkspace(context, remaining, await renderWorkspace(context, workspace, remaining));
+  const remaining = await updateLab(context, (labFile) => (labFile.machine(name) ? labFile.withoutMachine(name) : labFile));
   if (!context.dryRun) await removeCloneImage(context, workspace, name, remaining);
   await removeIdleLabNetworks(context, remaining.lab);
   if (!context.dryRun) context.ui.info(`${name} deleted: no domain and no disk volume left`);

@@ -7,10 +7,11 @@ import { preflight } from '../host/preflight.js';
 import { readLiveDomains } from '../lab/live.js';
 import { freeSubnet, labNetworks } from '../lab/networks.js';
 import { runMachines, renderOutcomes, type RunOutcome } from '../lab/parallel.js';
-import { loadWorkspace, renderWorkspace, saveWorkspace } from '../lab/workspace.js';
+import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
 import { checkMachineName } from '../names.js';
 import { requireRole } from '../roles/load-roles.js';
 import { GROUP_NAME } from '../lab/lab-schema.js';
+import type { LabFile } from '../lab/lab-file.js';
 import { formatIpv4, parseCidr, parseRoutes } from '../host/routes.js';
 import { removeLeftovers } from './delete.js';
 import { deleteAllSnapshots } from './snapshot.js';
@@ -21,7 +22,7 @@ export async function downLab(context: Context, selection: Selection): Promise<v
   const workspace = await loadWorkspace(context);
   const machines = selectMachines(workspace, selection);
   await preflight(context);
-  await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+  await syncVagrantfile(context);
   const live = await readLiveDomains(context, []);
   const running = machines.filter((machine) => ['running', 'paused', 'in shutdown'].includes(live.get(machine.domain)?.state ?? ''));
   for (const machine of machines.filter((candidate) => !running.includes(candidate))) context.ui.info(`${machine.name}: ${live.get(machine.domain)?.state ?? 'not created'}, nothing to stop`);
@@ -44,7 +45,7 @@ export async function destroyGroup(context: Context, selection: Selection): Prom
     command: `make destroy GROUP=${selection.group}`,
   });
   await preflight(context);
-  await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+  await syncVagrantfile(context);
   const live = await readLiveDomains(context, []);
   const existing = machines.filter((machine) => live.has(machine.domain));
   for (const machine of machines.filter((candidate) => !existing.includes(candidate))) context.ui.info(`${machine.name}: no VM, nothing to destroy`);
@@ -103,23 +104,30 @@ export async function createGroup(context: Context, request: GroupRequest): Prom
     throw new UserError(`group ${request.group} exists already`, `Bring it up: make up GROUP=${request.group}; or pick another GROUP`);
   }
   const network = request.group.slice(0, 16).replace(/-+$/, '');
-  const subnet = request.subnet ?? freeSubnet([...labNetworks(lab).networks.map((entry) => entry.subnet), ...(await hostRoutes(context))]);
+  const declared = lab.networks[network];
+  if (declared && request.subnet && declared !== request.subnet) throw new UserError(`network ${network} exists with subnet ${declared}`, `Leave SUBNET out, or give ${declared}`, 2);
+  const subnet = declared ?? request.subnet ?? freeSubnet([...labNetworks(lab).networks.map((entry) => entry.subnet), ...(await hostRoutes(context))]);
   if (!subnet) throw new UserError('no free 10.x.0.0/24 subnet for the group network', 'Give one: SUBNET=172.30.5.0/24', 2);
   const parsed = parseCidr(subnet);
   if (!parsed || !subnet.includes('/')) throw new UserError(`SUBNET ${JSON.stringify(subnet)} is not a subnet such as 10.20.0.0/24`, 'Example: SUBNET=10.20.0.0/24', 2);
-  let labFile = lab.networks[network] ? workspace.labFile : workspace.labFile.withNetwork(network, subnet);
-  for (const [index, name] of names.entries()) {
-    const sizes = Object.fromEntries(Object.entries({ cpus: request.cpus, memory: request.memory, disk: request.disk }).filter(([, value]) => value !== undefined));
-    labFile = labFile.withMachine(name, {
-      role: role.name,
-      ...(request.image ? { image: request.image } : {}),
-      ...sizes,
-      group: request.group,
-      network,
-      ip: formatIpv4(parsed.base + 11 + index),
-    });
-  }
-  await converge(context, { group: request.group, labFile, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make up GROUP=${request.group}` });
+  const sizes = Object.fromEntries(Object.entries({ cpus: request.cpus, memory: request.memory, disk: request.disk }).filter(([, value]) => value !== undefined));
+  const change = (current: LabFile): LabFile => {
+    const clash = names.filter((name) => current.machine(name));
+    if (clash.length) throw new UserError(`machines named ${clash.join(', ')} were just declared by another command`, 'Pick other NAMES');
+    let next = current.lab.networks[network] ? current : current.withNetwork(network, subnet);
+    for (const [index, name] of names.entries()) {
+      next = next.withMachine(name, {
+        role: role.name,
+        ...(request.image ? { image: request.image } : {}),
+        ...sizes,
+        group: request.group,
+        network,
+        ip: formatIpv4(parsed.base + 11 + index),
+      });
+    }
+    return next;
+  };
+  await converge(context, { group: request.group, change, force: request.force, setupIfNeeded: request.setupIfNeeded, retry: `make up GROUP=${request.group}` });
 }
 
 async function hostRoutes(context: Context): Promise<string[]> {

@@ -18,7 +18,7 @@ import { runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '.
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
 import { domainPrefix } from '../lab/resolve-machines.js';
 import { checkSecrets } from '../lab/secrets.js';
-import { loadWorkspace, renderWorkspace, resolveMachines, saveWorkspace, type Workspace } from '../lab/workspace.js';
+import { loadWorkspace, renderWorkspace, resolveMachines, updateLab, type Workspace } from '../lab/workspace.js';
 import { renderTable } from '../ui/ui.js';
 import { HOSTS_PROVISIONER, MANAGEMENT_NETWORK } from '../vagrantfile/vagrantfile-view.js';
 import { buildImage } from './build.js';
@@ -90,8 +90,11 @@ export async function showPlan(context: Context, selection: Selection): Promise<
 
 export interface ConvergeOptions extends Selection {
   force?: boolean;
-  /** lab.yaml as the command wants it (a new machine, say): saved only once every check has passed. */
-  labFile?: LabFile;
+  /**
+   * The change the command makes to lab.yaml (a new machine, say): checked in memory first, written only
+   * once every check has passed, and then applied to lab.yaml as it is at that moment.
+   */
+  change?: (labFile: LabFile) => LabFile;
   setupIfNeeded?: boolean;
   /** What to type to retry (named in refusals). */
   retry: string;
@@ -104,7 +107,7 @@ export interface ConvergeOptions extends Selection {
  */
 export async function converge(context: Context, options: ConvergeOptions): Promise<void> {
   const workspace = await loadWorkspace(context);
-  const labFile = options.labFile ?? workspace.labFile;
+  const labFile = options.change ? options.change(workspace.labFile) : workspace.labFile;
   const lab = labFile.lab;
   const machines = selectMachines(workspace, options, labFile);
   await preflight(context, ['vagrant', 'virsh'], { setupIfNeeded: options.setupIfNeeded });
@@ -114,7 +117,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   for (const entry of plan.undeclared) context.ui.warn(`${entry.domain} (${entry.state}) runs under libvirt but is not in lab.yaml: left alone`);
   const steps = plan.steps.filter((step) => step.kind !== 'nothing');
   if (steps.length === 0) {
-    if (labFile !== workspace.labFile) await saveWorkspace(context, labFile, await renderWorkspace(context, workspace, labFile));
+    if (options.change) await updateLab(context, options.change);
     const names = machines.map((machine) => machine.name);
     context.ui.info(names.length === 1 ? `${names[0]} is running, as declared: nothing to do` : 'The lab is up to date: nothing to do.');
     return;
@@ -129,10 +132,9 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     await buildImage(context, image, { force: false, background: false });
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
+  const saved = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
-  const vagrantfile = await renderWorkspace(context, fresh, labFile);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
-  await saveWorkspace(context, labFile, vagrantfile);
 
   for (const step of steps) context.ui.info(`${step.machine.name}: ${step.kind}: ${step.detail}`);
   const restarting = steps.filter((step) => step.kind === 'reconfigure');
@@ -143,7 +145,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   if (context.dryRun) return;
 
   const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
-  await refreshHosts(context, created, resolveMachines(fresh, labFile), plan);
+  await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
   const checks = await healthChecks(context, fresh, created);
   report(context, outcomes, checks, options.retry);
 }

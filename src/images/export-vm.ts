@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import { requireMachine, type ResolvedMachine } from '../lab/resolve-machines.js';
-import { loadWorkspace, renderWorkspace, resolveMachines, saveWorkspace, type Workspace } from '../lab/workspace.js';
+import { loadWorkspace, resolveMachines, syncVagrantfile, type Workspace } from '../lab/workspace.js';
 import { checkMachineName } from '../names.js';
 import { formatArgv } from '../runner.js';
 import { sha256File } from './box-files.js';
@@ -92,7 +92,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
   try {
     if (wasRunning) {
       context.ui.info(`halting ${machine.name} for the export (it starts again afterwards)`);
-      await saveWorkspace(context, workspace.labFile, await renderWorkspace(context, workspace));
+      await syncVagrantfile(context);
       await new Vagrant(context.runner, context.labDir).run(vagrantArgs.halt(machine.name), { interactive: true });
     }
     const info = parseQemuImgInfo((await context.runner.run('qemu-img', ['info', '--output=json', disk.source], { readOnly: true })).stdout);

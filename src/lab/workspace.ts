@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
@@ -69,10 +70,41 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
 }
 
 /**
- * Write lab.yaml (when it changed) and the Vagrantfile. Both texts are computed before either is
- * written, so a bad lab never leaves a half-updated pair. A dry run only says what it would write.
+ * Change lab.yaml and write it with the Vagrantfile, under the lab's lock and from lab.yaml as it is on
+ * disk now: two commands at once (a create and a delete, two creates) each apply their own change to
+ * what the other wrote, and neither is lost. Both texts are computed before either is written, so a bad
+ * lab never leaves a half-updated pair. A dry run only says what it would write.
  */
-export async function saveWorkspace(context: Context, labFile: LabFile, vagrantfileText: string): Promise<void> {
+export async function updateLab(context: Context, change: (labFile: LabFile) => LabFile = (labFile) => labFile): Promise<LabFile> {
+  const apply = async () => {
+    const workspace = await loadWorkspace(context);
+    const next = change(workspace.labFile);
+    await saveWorkspace(context, next, await renderWorkspace(context, workspace, next));
+    return next;
+  };
+  return context.dryRun ? apply() : withLabLock(context, apply);
+}
+
+/** The Vagrantfile, rendered again from lab.yaml as it is now (before a vagrant command). */
+export async function syncVagrantfile(context: Context): Promise<void> {
+  await updateLab(context);
+}
+
+async function withLabLock<R>(context: Context, action: () => Promise<R>): Promise<R> {
+  await mkdir(context.labDir, { recursive: true });
+  const release = await lockfile.lock(context.labDir, {
+    lockfilePath: path.join(context.labDir, '.vmlab-lab.lock'),
+    retries: { retries: 200, minTimeout: 10, maxTimeout: 250 },
+    stale: 60_000,
+  });
+  try {
+    return await action();
+  } finally {
+    await release();
+  }
+}
+
+async function saveWorkspace(context: Context, labFile: LabFile, vagrantfileText: string): Promise<void> {
   const labChanged = !labFile.exists || (await readText(context.labFile)) !== labFile.toString();
   const vagrantfileChanged = (await readText(context.vagrantfile)) !== vagrantfileText;
   if (context.dryRun) {

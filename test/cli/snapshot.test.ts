@@ -180,11 +180,11 @@ describe('make snapshot ACTION=restore', () => {
     await sandbox.expectPlanDone();
   });
 
-  it('an unknown label: exit 1, listing the known labels', async () => {
+  it('an unknown label: exit 2, listing the known labels', async () => {
     await sandbox.plan([libvirtUp, domains(), snapshotList(WEB)]);
     const result = await sandbox.make(['snapshot', 'NAME=web', 'ACTION=restore', 'SNAP=nosuch', 'YES=1']);
     expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toContain('Error 1');
+    expect(result.stderr).toContain('Error 2');
     expect(result.stderr).toContain('no snapshot nosuch on web (known snapshots: web: before, clean)');
     expect((await virshCalls()).filter((args) => args[0] === 'snapshot-revert')).toEqual([]);
     await sandbox.expectPlanDone();
@@ -223,10 +223,10 @@ describe('make snapshot ACTION=delete', () => {
     await sandbox.expectPlanDone();
   });
 
-  it('an unknown label: exit 1, listing the known labels', async () => {
+  it('an unknown label: exit 2, listing the known labels', async () => {
     await sandbox.plan([libvirtUp, domains(), noSnapshots(DB)]);
     const result = await sandbox.make(['snapshot', 'NAME=db', 'ACTION=delete', 'SNAP=clean', 'YES=1']);
-    expect(result.stderr).toContain('Error 1');
+    expect(result.stderr).toContain('Error 2');
     expect(result.stderr).toContain('no snapshot clean on db (known snapshots: db: none)');
     await sandbox.expectPlanDone();
   });
