@@ -191,7 +191,9 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         const ctx = context(args);
         const image = args.image || (args.role ? requireRole(await loadRoles(ctx.projectRoot), args.role).image : undefined);
         if (!image) throw new UserError('which image? build needs IMAGE or ROLE', 'Example: make build IMAGE=debian-12', 2);
-        await buildImage(ctx, image, { force: args.force === true, background: args.background === true });
+        const outcome = await buildImage(ctx, image, { force: args.force === true, background: args.background === true });
+        // JSON=1 always answers: the job (BG=1), or that there was nothing to do.
+        if (outcome === 'up to date' && ctx.ui.json) ctx.ui.result({ image, state: 'up to date' }, () => '');
       },
     )
     .command(

@@ -28,6 +28,7 @@ export const virshArgs = {
   runningStats: () => ['domstats', '--list-running', '--vcpu', '--balloon'],
   poolDumpxml: (pool: string) => ['pool-dumpxml', pool],
   netList: () => ['net-list', '--all', '--name'],
+  domiflist: (domain: string) => ['domiflist', domain],
   netInfo: (network: string) => ['net-info', network],
   netDumpxml: (network: string) => ['net-dumpxml', network],
   netDestroy: (network: string) => ['net-destroy', network],
@@ -50,6 +51,14 @@ export function parseDomstats(stdout: string): { name: string; vcpus: number; me
     if (field[1] === 'balloon.maximum') current.memoryMiB = Math.round(Number(field[2]) / 1024);
   }
   return domains;
+}
+
+/** `virsh domiflist`: the libvirt networks a domain's interfaces are on. */
+export function parseInterfaceNetworks(stdout: string): string[] {
+  return tableRows(stdout)
+    .filter(([, type]) => type === 'network')
+    .map(([, , source = '']) => source)
+    .filter(Boolean);
 }
 
 /** `virsh net-info`: the bridge a network's host side is. */

@@ -1,7 +1,7 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseBoxList, VAGRANT_ENV, vagrantArgs } from '../adapters/vagrant.js';
-import { Virsh, virshArgs } from '../adapters/virsh.js';
+import { parseInterfaceNetworks, Virsh, virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { checkLibvirt } from '../host/preflight.js';
 import { classifyVolume, formatBytes, GC_ORDER, planGc, type GcBox, type GcFacts, type GcItem, type GcVolume } from '../images/gc-plan.js';
@@ -84,6 +84,14 @@ async function removeItem(context: Context, virsh: Virsh, item: GcItem, stale: S
       if (context.dryRun) context.ui.out(formatArgv('rm', ['-rf', work.dir]));
       return;
     }
+    case 'image-folder':
+      if (context.dryRun) context.ui.out(formatArgv('rm', ['-rf', item.path as string]));
+      else await rm(item.path as string, { recursive: true, force: true });
+      return;
+    case 'network':
+      await virsh.tryChange(virshArgs.netDestroy(item.name));
+      await virsh.change(virshArgs.netUndefine(item.name));
+      return;
     case 'disk-volume':
     case 'seed-volume':
     case 'box-volume':
@@ -154,10 +162,37 @@ async function gatherFacts(context: Context): Promise<Gathered> {
   const homes = [...registries.map((registry) => registry.file), ...unreadable.filter((file) => file.endsWith('index.json'))].map((file) => path.dirname(path.dirname(file)));
   const liveJobs = await findLiveJobs([context.home, ...homes]);
   return {
-    facts: { now: Date.now(), registries, unreadable, domains, volumes, inUse, inUseProblems, boxes, liveJobs, staleWork: staleFacts },
+    facts: { now: Date.now(), registries, unreadable, domains, volumes, inUse, inUseProblems, boxes, liveJobs, staleWork: staleFacts, imageFolders: await imageFolders(context), networks: await vmlabNetworks(virsh, domains) },
     gone,
     stale,
   };
+}
+
+/** vmlab's networks and the domains (running or not) with an interface on each. */
+async function vmlabNetworks(virsh: Virsh, domains: string[]): Promise<GcFacts['networks']> {
+  const names = (await virsh.networks()).filter((name) => name.startsWith('vmlab-'));
+  if (names.length === 0) return [];
+  const attached = await Promise.all(
+    domains.map(async (domain) => {
+      const list = await virsh.query(virshArgs.domiflist(domain), false);
+      return { domain, known: list.exitCode === 0, networks: parseInterfaceNetworks(list.stdout) };
+    }),
+  );
+  // A domain whose interfaces cannot be read might be on any of them: then every network is kept.
+  const unknown = attached.filter((entry) => !entry.known).map((entry) => entry.domain);
+  return names.map((name) => ({ name, usedBy: [...unknown, ...attached.filter((entry) => entry.networks.includes(name)).map((entry) => entry.domain)] }));
+}
+
+/** The image folders of this VMLAB_HOME (images/<name>/; the index and its lock are not image folders). */
+async function imageFolders(context: Context): Promise<GcFacts['imageFolders']> {
+  const dir = new Registry(context.home).dir;
+  const folders: GcFacts['imageFolders'] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || entry.name.endsWith('.lock')) continue;
+    const folder = path.join(dir, entry.name);
+    folders.push({ name: entry.name, dir: folder, bytes: await diskUsage(folder), mtimeMs: (await stat(folder).catch(() => undefined))?.mtimeMs ?? null });
+  }
+  return folders;
 }
 
 /** Size and age of a volume's file; through libvirt (vol-dumpxml) when this user cannot stat it. */

@@ -4,13 +4,16 @@ import type { BuildOne } from '../queue/build-one.js';
 import { cancelJob } from '../queue/cancel-job.js';
 import { estimateSeconds, formatSeconds } from '../queue/eta.js';
 import { findJob, loadQueue } from '../queue/load-queue.js';
+import { resumeQueue } from '../queue/resume.js';
 import { runWorker } from '../queue/worker.js';
 import { renderTable } from '../ui/ui.js';
 
 export { buildThroughQueue } from '../queue/build-through-queue.js';
 
-/** make queue: every job, oldest first, with its step, percent and ETA. */
+/** make queue: every job, oldest first, with its step, percent and ETA; queued jobs left without a worker get one. */
 export async function showQueue(context: Context): Promise<void> {
+  const resumed = context.dryRun ? undefined : await resumeQueue(context);
+  if (resumed) context.ui.info(`jobs were waiting with no worker (it was stopped or killed): worker ${resumed} takes them on`);
   const jobs = await loadQueue(context);
   const now = Date.now();
   const rows = jobs.map((job) => ({ ...job, etaSeconds: estimateSeconds(job, jobs) }));

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
 import { parseBlockList, Virsh, virshArgs } from '../adapters/virsh.js';
@@ -10,6 +10,7 @@ import { requireMachine, type ResolvedMachine } from '../lab/resolve-machines.js
 import { loadWorkspace, resolveMachines, syncVagrantfile, type Workspace } from '../lab/workspace.js';
 import { checkMachineName } from '../names.js';
 import { formatArgv } from '../runner.js';
+import { isProcessAlive } from '../process-alive.js';
 import { sha256File } from './box-files.js';
 import { boxMetadata, boxVagrantfile, parseQemuImgInfo } from './box-format.js';
 import { BuildLog } from './build-log.js';
@@ -89,6 +90,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
   process.on('SIGTERM', onInterrupt);
   const started = Date.now();
   const partialFile = file ? `${file}.partial-${process.pid}` : undefined;
+  if (file && !context.dryRun) await removeDeadPartials(context, file);
   try {
     if (wasRunning) {
       context.ui.info(`halting ${machine.name} for the export (it starts again afterwards)`);
@@ -204,4 +206,15 @@ async function copyVerified(from: string, to: string): Promise<void> {
   await copyFile(from, to);
   const [expected, actual] = await Promise.all([sha256File(from), sha256File(to)]);
   if (expected !== actual) throw new UserError(`the copy of the box at ${to} does not match (sha256 ${actual}, expected ${expected})`, 'Check the disk holding FILE; nothing was registered');
+}
+
+/** <file>.partial-<pid> copies that an export killed before it could finish left next to FILE=. */
+async function removeDeadPartials(context: Context, file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.partial-`;
+  for (const entry of await readdir(path.dirname(file)).catch(() => [] as string[])) {
+    const pid = Number(entry.slice(prefix.length));
+    if (!entry.startsWith(prefix) || !Number.isInteger(pid) || pid <= 0 || isProcessAlive(pid)) continue;
+    context.ui.info(`removing ${entry}, left by an export that was killed`);
+    await rm(path.join(path.dirname(file), entry), { force: true });
+  }
 }

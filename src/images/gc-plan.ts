@@ -7,7 +7,7 @@ import type { RegistryIndex } from './registry-schema.js';
  * and the work folders of vmlab's jobs. Everything else in the pool and the box store is never listed.
  */
 
-export type GcKind = 'vagrant-box' | 'box-volume' | 'seed-volume' | 'disk-volume' | 'temp-folder';
+export type GcKind = 'vagrant-box' | 'box-volume' | 'seed-volume' | 'disk-volume' | 'temp-folder' | 'image-folder' | 'network';
 
 export interface GcItem {
   kind: GcKind;
@@ -62,6 +62,10 @@ export interface GcFacts {
   liveJobs: { image: string; dir: string }[];
   /** Work folders of this VMLAB_HOME whose job is gone. */
   staleWork: { dir: string; bytes: number | null }[];
+  /** vmlab's libvirt networks (vmlab-mgmt, vmlab-<lab>-*), each with the domains (any state) on it. */
+  networks: { name: string; usedBy: string[] }[];
+  /** The folders under this VMLAB_HOME's images/, by image name (a registered image keeps its box there). */
+  imageFolders: { name: string; dir: string; bytes: number | null; mtimeMs: number | null }[];
 }
 
 /** A volume or box younger than this may belong to a `vagrant up` or a build still under way. */
@@ -116,6 +120,23 @@ export function planGc(facts: GcFacts): GcItem[] {
     items.push({ kind: 'temp-folder', name: stale.dir, path: stale.dir, bytes: stale.bytes, remove: true, why: 'work folder of a job that is no longer running' });
   }
 
+  // A box moved into images/<name>/ whose build or export was killed before the index listed it.
+  for (const folder of facts.imageFolders) {
+    if (claimedImages.has(folder.name)) continue;
+    const base = { kind: 'image-folder' as const, name: folder.dir, path: folder.dir, bytes: folder.bytes };
+    const why = `folder of image ${folder.name}, which the registry does not list (its build or export was killed while registering)`;
+    const job = liveJob(folder.name);
+    if (unreadable) items.push({ ...base, remove: false, why: `${why}; ${unreadable}` });
+    else if (job) items.push({ ...base, remove: false, why: `${why}; a job making image ${folder.name} is running (${job.dir}), skipped` });
+    else if (folder.mtimeMs === null || recent(folder.mtimeMs)) items.push({ ...base, remove: false, why: `${why}; recent, skipped` });
+    else items.push({ ...base, remove: true, why });
+  }
+
+  for (const network of facts.networks) {
+    if (!network.name.startsWith('vmlab-') || network.usedBy.length) continue;
+    items.push({ kind: 'network', name: network.name, bytes: null, remove: true, why: 'vmlab network that no VM is on, running or not' });
+  }
+
   for (const volume of facts.volumes) {
     const found = classifyVolume(volume.name);
     if (!found) continue;
@@ -163,7 +184,7 @@ export function planGc(facts: GcFacts): GcItem[] {
 }
 
 /** The order removals run in: what VMs could stand on last. */
-export const GC_ORDER: readonly GcKind[] = ['temp-folder', 'disk-volume', 'seed-volume', 'box-volume', 'vagrant-box'];
+export const GC_ORDER: readonly GcKind[] = ['temp-folder', 'image-folder', 'disk-volume', 'seed-volume', 'box-volume', 'vagrant-box', 'network'];
 
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return '-';

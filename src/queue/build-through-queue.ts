@@ -7,7 +7,8 @@ import { loadQueue, type Alive } from './load-queue.js';
 import { isFinished, type Job } from './queue-schema.js';
 import { QueueStore } from './queue-store.js';
 import { isProcessAlive } from './reconcile.js';
-import { failBlocked, nextRunnable } from './scheduler.js';
+import { resumeQueue } from './resume.js';
+import { failBlocked } from './scheduler.js';
 import { startDetachedWorker, type StartWorker } from './start-worker.js';
 import { runWorker } from './worker.js';
 import { runningWorker } from './worker-lock.js';
@@ -50,10 +51,9 @@ export async function buildThroughQueue(context: Context, chain: readonly string
   context.ui.info(`job ${job.id}: image ${job.image} (log: ${job.logFile})`);
   const ended = await waitForJob(context, job.id, options.buildOne, alive, options.pollMs ?? 500);
   // Jobs other people queued behind ours go on in a detached worker.
-  const rest = failBlocked(await loadQueue(context, alive)).jobs;
-  if (nextRunnable(rest) && (await runningWorker(store, alive)) === undefined) startWorker(context);
+  await resumeQueue(context, alive, startWorker);
   if (ended.state === 'done') return ended;
-  throw failure(ended, rest);
+  throw failure(ended, failBlocked(await loadQueue(context, alive)).jobs);
 }
 
 async function waitForJob(context: Context, id: string, buildOne: BuildOne, alive: Alive, pollMs: number): Promise<Job> {

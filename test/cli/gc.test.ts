@@ -73,6 +73,10 @@ function queries(options: { otherChainReadable?: boolean } = {}): PlannedCall[] 
       ? { tool: 'qemu-img', args: ['info', '-U', '--backing-chain', '--output=json', '/srv/vms/other.qcow2'], exitCode: 1, stderr: 'Permission denied\n' }
       : { tool: 'qemu-img', args: ['info', '-U', '--backing-chain', '--output=json', '/srv/vms/other.qcow2'], stdout: JSON.stringify([{ filename: '/srv/vms/other.qcow2' }]) },
     ...(options.otherChainReadable === false ? [{ tool: 'virsh' as const, args: [...URI, 'vol-dumpxml', '/srv/vms/other.qcow2'], exitCode: 1, stderr: 'error: no storage vol\n' }] : []),
+    // vmlab-mgmt carries vmlab-lab-web; vmlab-lab-back is on no domain; default is not vmlab's.
+    { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'default\nvmlab-mgmt\nvmlab-lab-back\n' },
+    { tool: 'virsh', args: [...URI, 'domiflist', 'vmlab-lab-web'], stdout: ' Interface   Type      Source       Model    MAC\n-----------------------------------------------------------\n vnet0       network   vmlab-mgmt   virtio   52:54:00:aa:bb:cc\n\n' },
+    { tool: 'virsh', args: [...URI, 'domiflist', 'other-vm'], stdout: ' Interface   Type      Source    Model    MAC\n-----------------------------------------------------------\n -           network   default   virtio   52:54:00:aa:bb:dd\n\n' },
     {
       tool: 'vagrant',
       args: ['box', 'list', '--machine-readable'],
@@ -92,6 +96,11 @@ const removals: PlannedCall[] = [
   ...ORPHAN_VOLUMES.map((volume): PlannedCall => ({ tool: 'virsh', args: [...URI, 'vol-delete', '--pool', 'default', volume] })),
   { tool: 'vagrant', args: ['box', 'remove', 'vmlab/debian-12', '--provider', 'libvirt', '--box-version', OLD_DEBIAN, '--force'] },
   { tool: 'vagrant', args: ['box', 'remove', 'vmlab/old', '--provider', 'libvirt', '--box-version', '0.1', '--force'] },
+];
+/** The unused lab network goes too (it is no registry's business, so an unreadable one does not keep it). */
+const networkRemovals: PlannedCall[] = [
+  { tool: 'virsh', args: [...URI, 'net-destroy', 'vmlab-lab-back'], exitCode: 1, stderr: "error: network 'vmlab-lab-back' is not active\n" },
+  { tool: 'virsh', args: [...URI, 'net-undefine', 'vmlab-lab-back'] },
 ];
 
 const changes = (calls: { tool: string; args: string[] }[]) => calls.filter((call) => call.args.includes('vol-delete') || call.args.includes('remove'));
@@ -132,7 +141,7 @@ describe('make gc', () => {
     const result = await sandbox.make(['gc'], env());
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/KIND\s+NAME\s+SIZE\s+WHY/);
-    const listed = result.stdout.split('\n').filter((line) => /^(temp-folder|disk-volume|seed-volume|box-volume|vagrant-box) /.test(line));
+    const listed = result.stdout.split('\n').filter((line) => /^(temp-folder|disk-volume|seed-volume|box-volume|vagrant-box|network) /.test(line));
     expect(listed.map((line) => line.split(/\s{2,}/).slice(0, 2).join(' ')).sort()).toEqual(
       [
         `temp-folder ${deadWork}`,
@@ -141,6 +150,7 @@ describe('make gc', () => {
         'disk-volume vmlab-gone-api.img',
         `vagrant-box vmlab/debian-12 ${OLD_DEBIAN}`,
         'vagrant-box vmlab/old 0.1',
+        'network vmlab-lab-back',
       ].sort(),
     );
     expect(result.stdout).toMatch(/disk-volume\s+vmlab-gone-api\.img\s+\d+ KiB\s+disk of a machine whose libvirt domain is gone/);
@@ -157,18 +167,18 @@ describe('make gc', () => {
     const result = await sandbox.make(['gc', 'JSON=1'], env());
     expect(result.exitCode, result.stderr).toBe(0);
     const items = JSON.parse(result.stdout) as { kind: string; name: string; remove: boolean; why: string; bytes: number | null }[];
-    expect(items.filter((item) => item.remove)).toHaveLength(6);
+    expect(items.filter((item) => item.remove)).toHaveLength(7);
     expect(items.find((item) => item.name === 'vmlab-lab-fresh.img')).toMatchObject({ kind: 'disk-volume', remove: false, why: expect.stringContaining('recent, skipped') });
     expect(items.find((item) => item.name === 'vmlab-gone-api.img')?.bytes).toBeGreaterThan(0);
   });
 
   it('YES=1 removes exactly the planted orphans and nothing else', async () => {
-    await sandbox.plan([...queries(), ...removals]);
+    await sandbox.plan([...queries(), ...removals, ...networkRemovals]);
     const result = await sandbox.make(['gc', 'YES=1'], env());
     expect(result.exitCode, result.stderr).toBe(0);
     await sandbox.expectPlanDone();
     expect(changes(await sandbox.calls()).map((call) => call.args.join(' ')).sort()).toEqual(removals.map((call) => call.args.join(' ')).sort());
-    for (const line of ['removed disk-volume vmlab-gone-api.img', `removed vagrant-box vmlab/old 0.1`, `removed temp-folder ${deadWork}`]) expect(result.stdout).toContain(line);
+    for (const line of ['removed disk-volume vmlab-gone-api.img', `removed vagrant-box vmlab/old 0.1`, `removed temp-folder ${deadWork}`, 'removed network vmlab-lab-back']) expect(result.stdout).toContain(line);
     expect(existsSync(deadWork)).toBe(false);
     expect(existsSync(liveWork)).toBe(true);
     expect(existsSync(path.join(sandbox.home, 'images/index.json'))).toBe(true);
@@ -199,7 +209,7 @@ describe('make gc', () => {
   it('an unreadable registry on the host: no box or box volume is removed, and gc names the file', async () => {
     await writeFile(otherIndex, '{"version": 1, "images": {');
     const kept = [...removals.slice(2)];
-    await sandbox.plan([...queries(), ...kept.filter((call) => call.args.includes('vmlab-gone-api.img'))]);
+    await sandbox.plan([...queries(), ...kept.filter((call) => call.args.includes('vmlab-gone-api.img')), ...networkRemovals]);
     const result = await sandbox.make(['gc', 'YES=1'], env());
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`registry ${otherIndex} cannot be read`);
@@ -209,7 +219,7 @@ describe('make gc', () => {
   });
 
   it('when what a VM stands on cannot be read, no volume is removed', async () => {
-    await sandbox.plan([...queries({ otherChainReadable: false }), ...removals.filter((call) => call.tool === 'vagrant')]);
+    await sandbox.plan([...queries({ otherChainReadable: false }), ...removals.filter((call) => call.tool === 'vagrant'), ...networkRemovals]);
     const result = await sandbox.make(['gc', 'YES=1'], env());
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/\/srv\/vms\/other\.qcow2 .*could not be read.*no volume is removed/);

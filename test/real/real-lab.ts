@@ -78,6 +78,13 @@ export class RealLab {
       await this.virsh(['net-destroy', network]);
       await this.virsh(['net-undefine', network]);
     }
+    // vmlab keeps its management network between VMs; the last lab out takes it, when no domain is on it.
+    const domains = (await this.virsh(['list', '--all', '--name'])).split('\n').filter(Boolean);
+    const attached = await Promise.all(domains.map((domain) => this.virsh(['domiflist', domain])));
+    if (!attached.some((list) => /\snetwork\s+vmlab-mgmt\s/.test(list))) {
+      await this.virsh(['net-destroy', 'vmlab-mgmt']);
+      await this.virsh(['net-undefine', 'vmlab-mgmt']);
+    }
     for (const image of images) {
       await execa('vagrant', ['box', 'remove', image.box, '--provider', 'libvirt', '--box-version', image.boxVersion, '--force'], {
         reject: false,

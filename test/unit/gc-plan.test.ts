@@ -20,7 +20,7 @@ const mine = { file: '/home/u/a/.vmlab/images/index.json', index: index(record('
 
 function facts(extra: Partial<GcFacts> = {}): GcFacts {
   return {
-    now: NOW, registries: [mine], unreadable: [], domains: [], volumes: [], inUse: new Set(), inUseProblems: [], boxes: [], liveJobs: [], staleWork: [],
+    now: NOW, registries: [mine], unreadable: [], domains: [], volumes: [], inUse: new Set(), inUseProblems: [], boxes: [], liveJobs: [], staleWork: [], imageFolders: [], networks: [],
     ...extra,
   };
 }
@@ -29,6 +29,20 @@ const removed = (items: ReturnType<typeof planGc>) => items.filter((item) => ite
 const kept = (items: ReturnType<typeof planGc>) => items.filter((item) => !item.remove).map((item) => `${item.kind} ${item.name}: ${item.why}`);
 
 describe('make gc: what is removed', () => {
+  it("vmlab's networks that no domain, running or not, is on; never anyone else's", () => {
+    const items = planGc(facts({ networks: [{ name: 'vmlab-mgmt', usedBy: ['vmlab-lab-web'] }, { name: 'vmlab-lab-back', usedBy: [] }, { name: 'default', usedBy: [] }] }));
+    expect(removed(items)).toEqual(['network vmlab-lab-back']);
+  });
+  it('an image folder the registry does not list (a build killed while registering), unless recent or still being made', () => {
+    const folder = (name: string, mtimeMs: number | null = OLD) => ({ name, dir: `/home/u/a/.vmlab/images/${name}`, bytes: MiB, mtimeMs });
+    const items = planGc(facts({
+      imageFolders: [folder('debian-12'), folder('lost'), folder('fresh', NOW - 60_000), folder('building')],
+      liveJobs: [{ image: 'building', dir: '/home/u/a/.vmlab/tmp/build-building-77' }],
+    }));
+    expect(removed(items)).toEqual(['image-folder /home/u/a/.vmlab/images/lost']);
+    expect(kept(items).map((line) => line.split(':')[0])).toEqual(['image-folder /home/u/a/.vmlab/images/fresh', 'image-folder /home/u/a/.vmlab/images/building']);
+  });
+
   it('every category: unclaimed box volumes, seeds and boxes, disks of gone domains, dead jobs\' folders', () => {
     const items = planGc(facts({
       domains: ['vmlab-lab-web', 'other-vm'],
