@@ -1,6 +1,6 @@
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
+import { withLock } from './lock.js';
 import type { z } from 'zod';
 import { writeFileAtomic } from './atomic-write.js';
 import { UserError } from './errors.js';
@@ -42,18 +42,7 @@ export class JsonStateFile<T> {
 
   /** Run `action` while holding the lock (readers still see the last written file). */
   async locked<R>(action: () => Promise<R>): Promise<R> {
-    const dir = path.dirname(this.file);
-    await mkdir(dir, { recursive: true });
-    const release = await lockfile.lock(dir, {
-      lockfilePath: this.lockFile,
-      retries: { retries: 200, minTimeout: 10, maxTimeout: 250 },
-      stale: 60_000,
-    });
-    try {
-      return await action();
-    } finally {
-      await release();
-    }
+    return withLock(path.dirname(this.file), this.lockFile, action);
   }
 
   /** Read, change and write as one step under the lock. */

@@ -1,9 +1,9 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import lockfile from 'proper-lockfile';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { withLock } from '../lock.js';
 import { decideDriver, driverFromEnv, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
 import { Registry } from '../images/registry.js';
 import type { RegistryIndex } from '../images/registry-schema.js';
@@ -90,18 +90,8 @@ export async function syncVagrantfile(context: Context): Promise<void> {
   await updateLab(context);
 }
 
-async function withLabLock<R>(context: Context, action: () => Promise<R>): Promise<R> {
-  await mkdir(context.labDir, { recursive: true });
-  const release = await lockfile.lock(context.labDir, {
-    lockfilePath: path.join(context.labDir, '.vmlab-lab.lock'),
-    retries: { retries: 200, minTimeout: 10, maxTimeout: 250 },
-    stale: 60_000,
-  });
-  try {
-    return await action();
-  } finally {
-    await release();
-  }
+function withLabLock<R>(context: Context, action: () => Promise<R>): Promise<R> {
+  return withLock(context.labDir, path.join(context.labDir, '.vmlab-lab.lock'), action);
 }
 
 async function saveWorkspace(context: Context, labFile: LabFile, vagrantfileText: string): Promise<void> {
