@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { copyFile, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -23,4 +23,26 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
     await rm(temporary, { force: true });
     throw error;
   }
+}
+
+/**
+ * Move a file, also across file systems (images/ may be a link to a larger disk than tmp/): a rename where
+ * it can, else a copy to a temporary name next to the target, renamed over it, then the source removed.
+ */
+export async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+  }
+  const temporary = path.join(path.dirname(to), `.${path.basename(to)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    await copyFile(from, temporary);
+    await rename(temporary, to);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await rm(from, { force: true });
 }

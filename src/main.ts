@@ -35,6 +35,13 @@ export function report(error: unknown, interrupted = false): number {
     if (error.hint) write(`  next: ${error.hint}`);
     return interrupted ? 130 : error.exitCode;
   }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    // A disk that filled up under vmlab: what was half-written has been removed by the step that failed.
+    write(`error: no space left on the device (${(error as NodeJS.ErrnoException).path ?? (error as Error).message})`);
+    write('  next: free some space (make gc lists what vmlab can remove), then retry');
+    return interrupted ? 130 : 1;
+  }
   if (error instanceof CommandError) {
     write(`error: ${error.message}`);
     if (error.hint) write(`  next: ${error.hint}`);

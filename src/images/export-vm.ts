@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { moveFile } from '../atomic-write.js';
 import path from 'node:path';
 import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
 import { parseBlockList, Virsh, virshArgs } from '../adapters/virsh.js';
@@ -123,7 +124,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
         },
         { mustBeNew: !request.force },
       );
-      if (file && partialFile) await rename(partialFile, file);
+      if (file && partialFile) await moveFile(partialFile, file);
       context.ui.info(
         `image ${record.name}: ${(record.sizeBytes / MiB).toFixed(0)} MiB box, ${(record.virtualSizeBytes / 2 ** 30).toFixed(0)} GiB disk, ` +
           `sha256 ${record.sha256.slice(0, 16)}..., exported in ${Math.round((Date.now() - started) / 1000)} s${file ? `; also written to ${file}` : ''}`,
@@ -202,7 +203,17 @@ export async function checkBoxFile(file: string, force: boolean): Promise<string
 }
 
 /** Copy a box and check the copy against the original's sha256 before it counts. */
+/** The box to FILE=, checked: there must be room for it first (a full disk is refused, not half-written). */
 async function copyVerified(from: string, to: string): Promise<void> {
+  const size = (await stat(from)).size;
+  const fs = await statfs(path.dirname(to));
+  const free = fs.bavail * fs.bsize;
+  if (free < size + MiB) {
+    throw new UserError(
+      `not enough free space for FILE=${to.replace(/\.partial-\d+$/, '')}: the box is ${(size / MiB).toFixed(0)} MiB, ${(free / MiB).toFixed(0)} MiB is free in ${path.dirname(to)}`,
+      'Free space there or pick another FILE; nothing was registered',
+    );
+  }
   await copyFile(from, to);
   const [expected, actual] = await Promise.all([sha256File(from), sha256File(to)]);
   if (expected !== actual) throw new UserError(`the copy of the box at ${to} does not match (sha256 ${actual}, expected ${expected})`, 'Check the disk holding FILE; nothing was registered');

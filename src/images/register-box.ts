@@ -1,4 +1,5 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { moveFile } from '../atomic-write.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
@@ -87,7 +88,7 @@ export async function registerBox(
   const target = path.join(registry.imageDir(plan.name), plan.file);
   try {
     await mkdir(registry.imageDir(plan.name), { recursive: true });
-    await rename(finished.built, target);
+    await moveFile(finished.built, target);
     await registry.update((index) => {
       if (options.mustBeNew && index.images[plan.name]) {
         throw new UserError(`image ${plan.name} was registered by another command meanwhile`, `Pick another name, or replace it with FORCE=1`);

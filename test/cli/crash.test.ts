@@ -10,6 +10,7 @@ import {
   linkHostPrograms,
   descendants,
   loopsBelow,
+  makeVmDisk,
   mountsBelow,
   processesNaming,
   readIndex,
@@ -163,30 +164,6 @@ describe('a queue worker killed with SIGKILL during each step of a role image bu
  * process has been killed there.
  */
 const DOMAIN = 'vmlab-lab-web';
-
-/** A shut-off VM's disk: a qcow2 of a raw disk with one Linux partition holding /etc and /usr/bin/env. */
-async function makeVmDisk(dir: string): Promise<string> {
-  const root = path.join(dir, 'root');
-  for (const folder of ['etc/ssh', 'usr/bin', 'home/vagrant/.ssh', 'var/log', 'tmp']) await mkdir(path.join(root, folder), { recursive: true });
-  await copyFile('/usr/bin/env', path.join(root, 'usr/bin/env'));
-  await writeFile(path.join(root, 'etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
-  await writeFile(path.join(root, 'etc/hostname'), 'web\n');
-  await writeFile(path.join(root, 'etc/ssh/ssh_host_ed25519_key'), 'the machine own key\n');
-  await writeFile(path.join(root, 'home/vagrant/.ssh/authorized_keys'), 'ssh-ed25519 AAAA web own key\n');
-  await writeFile(path.join(root, 'var/log/syslog'), 'old log\n');
-  const fs = path.join(dir, 'fs.img');
-  const raw = path.join(dir, 'disk.raw');
-  await execa('/usr/bin/truncate', ['-s', '40M', fs]);
-  await execa('/usr/sbin/mke2fs', ['-q', '-t', 'ext4', '-d', root, fs]);
-  await execa('/usr/bin/truncate', ['-s', '42M', raw]);
-  await execa('/usr/sbin/sfdisk', ['-q', raw], { input: 'label: dos\nstart=2048, size=81920, type=83\n' });
-  await execa('/usr/bin/dd', [`if=${fs}`, `of=${raw}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
-  const disk = path.join(dir, 'web.qcow2');
-  await execa('/usr/bin/qemu-img', ['convert', '-O', 'qcow2', raw, disk]);
-  await rm(fs);
-  await rm(raw);
-  return disk;
-}
 
 describe('an export whose vmlab process is killed with SIGKILL during each step', { skip: notRoot }, () => {
   let diskDir: string;
