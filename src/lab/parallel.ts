@@ -40,6 +40,11 @@ export async function runMachines(
   runs: MachineRun[],
   options: { missing?: ReadonlySet<string>; pollMs?: number } = {},
 ): Promise<RunOutcome[]> {
+  // A dry run only prints each argv, in order, and writes no log.
+  if (context.dryRun) {
+    for (const run of runs) await context.runner.run('vagrant', run.args, { cwd: context.labDir, env: VAGRANT_ENV, check: false });
+    return runs.map((run) => ({ name: run.name, ok: true, exitCode: 0, seconds: 0, log: '', tail: [] }));
+  }
   const pending = new Set(options.missing ?? []);
   const started: Promise<RunOutcome>[] = [];
   const width = Math.max(...runs.map((run) => run.name.length));
@@ -48,7 +53,7 @@ export async function runMachines(
     // One machine alone keeps vagrant's own output on the terminal, colours and all.
     const running = runOne(context, action, run, runs.length === 1 ? undefined : width);
     started.push(running.outcome);
-    if (leads.length === 0 || context.dryRun) continue;
+    if (leads.length === 0) continue;
     context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.label).join(', ')}; the others wait until it runs`);
     await readyOrDone(context, run.domain, running.done, options.pollMs ?? 2000);
     for (const thing of leads) pending.delete(thing.key);
