@@ -78,6 +78,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
     ...['--disk', disk.source, '--out', built, '--workdir', plan.workDir],
     ...['--metadata', path.join(meta, 'metadata.json'), '--vagrantfile', path.join(meta, 'Vagrantfile'), '--extra', path.join(meta, 'vmlab.json')],
     ...(request.compress === false ? ['--no-compress'] : []),
+    ...sysprepChoice(context.env),
   ];
   const wasRunning = domain.state === 'running';
   if (context.dryRun && wasRunning) context.ui.out(formatArgv('vagrant', vagrantArgs.halt(machine.name)));
@@ -228,4 +229,14 @@ async function removeDeadPartials(context: Context, file: string): Promise<void>
     context.ui.info(`removing ${entry}, left by an export that was killed`);
     await rm(path.join(path.dirname(file), entry), { force: true });
   }
+}
+
+/** VMLAB_EXPORT_SYSPREP=builtin|virt-sysprep|auto: how the identity is removed (default auto: virt-sysprep where installed). */
+function sysprepChoice(env: NodeJS.ProcessEnv): string[] {
+  const choice = env.VMLAB_EXPORT_SYSPREP;
+  if (!choice) return [];
+  if (!['auto', 'builtin', 'virt-sysprep'].includes(choice)) {
+    throw new UserError(`VMLAB_EXPORT_SYSPREP must be auto, builtin or virt-sysprep, got ${JSON.stringify(choice)}`, 'Unset it to let vmlab choose', 2);
+  }
+  return ['--sysprep', choice];
 }

@@ -104,6 +104,21 @@ describe('make export', () => {
     expect(await sandbox.snapshot()).toEqual(before);
     await sandbox.expectPlanDone();
   });
+
+  it('VMLAB_EXPORT_SYSPREP chooses how the identity is removed; anything else is refused', async () => {
+    const plan = [
+      libvirtUp,
+      domains(' -    vmlab-lab-web   shut off\n'),
+      { tool: 'virsh' as const, args: [...URI, 'domblklist', 'vmlab-lab-web', '--details'], stdout: ` Type   Device   Target   Source\n----------------------------------\n file   disk     vda      ${WEB_DISK}\n`, repeat: true },
+    ];
+    await sandbox.plan(plan);
+    const builtin = await sandbox.make(['export', 'NAME=web', 'TARGET=golden', 'DRY_RUN=1'], { VMLAB_EXPORT_SYSPREP: 'builtin' });
+    expect(builtin.exitCode, builtin.stderr).toBe(0);
+    expect(builtin.stdout).toMatch(/export-disk\.sh .* --sysprep builtin$/m);
+    const bad = await sandbox.make(['export', 'NAME=web', 'TARGET=golden', 'DRY_RUN=1'], { VMLAB_EXPORT_SYSPREP: 'magic' });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('VMLAB_EXPORT_SYSPREP must be auto, builtin or virt-sysprep, got "magic"');
+  });
 });
 
 describe('make image-import', () => {
