@@ -101,6 +101,19 @@ describe('make snapshot ACTION=create', () => {
     await sandbox.expectPlanDone();
   });
 
+  it('GROUP=tier: every machine of the group under one label; NAME and GROUP together are refused', async () => {
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\ngroups:\n  tier: [web, db]\nmachines:\n  web:\n    role: docker\n  db:\n    role: base\n');
+    await sandbox.plan([libvirtUp, domains(), noSnapshots(WEB), noSnapshots(DB), create(WEB, 'pair'), create(DB, 'pair')]);
+    const result = await sandbox.make(['snapshot', 'GROUP=tier', 'ACTION=create', 'SNAP=pair']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('web: snapshot pair created (VM running)');
+    expect(result.stderr).toContain('db: snapshot pair created (VM shut off)');
+    await sandbox.expectPlanDone();
+    const both = await sandbox.make(['snapshot', 'GROUP=tier', 'NAME=web', 'ACTION=list']);
+    expect(both.exitCode).not.toBe(0);
+    expect(both.stderr).toContain('snapshot takes NAME or GROUP, not both');
+  });
+
   it('NAME=web,db: both created, each reported', async () => {
     await sandbox.plan([libvirtUp, domains(), noSnapshots(WEB), noSnapshots(DB), create(WEB, 'pair'), create(DB, 'pair')]);
     const result = await sandbox.make(['snapshot', 'NAME=web,db', 'ACTION=create', 'SNAP=pair']);
