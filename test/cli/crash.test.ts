@@ -9,6 +9,7 @@ import {
   installRoleBuilderFake,
   linkHostPrograms,
   descendants,
+  exportSandbox,
   loopsBelow,
   makeVmDisk,
   mountsBelow,
@@ -177,23 +178,14 @@ describe('an export whose vmlab process is killed with SIGKILL during each step'
   });
   afterAll(async () => rm(diskDir, { recursive: true, force: true }));
   beforeEach(async () => {
-    sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh'] });
-    await sandbox.seedImages();
-    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: docker\n');
     // What export-disk.sh runs, from the host; qemu-img, sfdisk, fstrim, tar and the fake vagrant behind gates.
-    await linkHostPrograms(sandbox, ['mktemp', 'chmod', 'mkdir', 'cp', 'mv', 'sort', 'tr', 'stat', 'install', 'sync', 'dd', 'truncate', 'setsid', 'mount', 'umount', 'basename', 'sleep', 'losetup']);
+    sandbox = await exportSandbox(disk);
     await installGate(sandbox, 'qemu-img', '/usr/bin/qemu-img');
     await installGate(sandbox, 'sfdisk', '/usr/sbin/sfdisk');
     await installGate(sandbox, 'tar', '/usr/bin/tar');
     await installGate(sandbox, 'fstrim', '/usr/sbin/fstrim');
     await symlink(path.join(REPO, 'test/fakes/fake-tool.mjs'), path.join(sandbox.root, 'vagrant'));
     await installGate(sandbox, 'vagrant', path.join(sandbox.root, 'vagrant'));
-    await sandbox.plan([
-      libvirtUp,
-      domainList([[DOMAIN, 'shut off']], true),
-      { tool: 'virsh', args: [...URI, 'domblklist', DOMAIN, '--details'], stdout: ` Type   Device   Target   Source\n----------------------------------\n file   disk     vda      ${disk}\n`, repeat: true },
-      { tool: 'vagrant', args: ['box', 'add', '--provider', 'libvirt', '*'], repeat: true },
-    ]);
     shareDir = path.join(sandbox.root, 'share');
     await mkdir(shareDir);
     file = path.join(shareDir, 'golden.box');

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { linkHostPrograms, makeVmDisk, readIndex } from '../support/crash-kit.js';
-import { domainList, libvirtUp, Sandbox, URI } from '../support/fakes.js';
+import { exportSandbox, makeVmDisk, readIndex } from '../support/crash-kit.js';
+import type { Sandbox } from '../support/fakes.js';
 
 /*
  * A full disk during an export, on small file systems made for the test (tmpfs): the real CLI and the real
@@ -13,7 +13,6 @@ import { domainList, libvirtUp, Sandbox, URI } from '../support/fakes.js';
  * refused with a clear message and the way out; nothing is registered, nothing half-written is left.
  */
 const notRoot = process.getuid?.() !== 0;
-const DOMAIN = 'vmlab-lab-web';
 
 describe('the disk full during an export', { skip: notRoot }, () => {
   let diskDir: string;
@@ -35,16 +34,7 @@ describe('the disk full during an export', { skip: notRoot }, () => {
   });
   afterAll(async () => rm(diskDir, { recursive: true, force: true }));
   beforeEach(async () => {
-    sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh'] });
-    await sandbox.seedImages();
-    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: docker\n');
-    await linkHostPrograms(sandbox, ['mktemp', 'chmod', 'mkdir', 'cp', 'mv', 'sort', 'tr', 'stat', 'install', 'sync', 'dd', 'truncate', 'setsid', 'mount', 'umount', 'basename', 'sleep', 'losetup', 'sfdisk', 'fstrim', 'qemu-img']);
-    await sandbox.plan([
-      libvirtUp,
-      domainList([[DOMAIN, 'shut off']], true),
-      { tool: 'virsh', args: [...URI, 'domblklist', DOMAIN, '--details'], stdout: ` Type   Device   Target   Source\n----------------------------------\n file   disk     vda      ${disk}\n`, repeat: true },
-      { tool: 'vagrant', args: ['box', 'add', '--provider', 'libvirt', '*'], repeat: true },
-    ]);
+    sandbox = await exportSandbox(disk, ['sfdisk', 'fstrim', 'qemu-img']);
   });
   afterEach(async () => {
     for (const dir of mounts.splice(0)) await execa('umount', [dir], { reject: false });

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { registryIndexSchema, type RegistryIndex } from '../../src/images/registry-schema.js';
 import { queueFileSchema, type QueueFile } from '../../src/queue/queue-schema.js';
-import type { Sandbox } from './fakes.js';
+import { domainList, libvirtUp, Sandbox, URI } from './fakes.js';
 
 /*
  * Helpers of the concurrency and crash tests (test/cli/concurrency.test.ts, test/cli/crash.test.ts): a
@@ -216,4 +216,26 @@ export async function makeVmDisk(dir: string): Promise<string> {
   await rm(fs);
   await rm(raw);
   return disk;
+}
+
+/** What export-disk.sh runs besides the tools a test may put behind gates (qemu-img, sfdisk, fstrim, tar). */
+export const EXPORT_PROGRAMS = ['mktemp', 'chmod', 'mkdir', 'cp', 'mv', 'sort', 'tr', 'stat', 'install', 'sync', 'dd', 'truncate', 'setsid', 'mount', 'umount', 'basename', 'sleep', 'losetup'];
+
+/**
+ * A sandbox for exporting the shut-off machine web of role docker, whose disk is `disk`: a seeded registry,
+ * lab.yaml, the host programs of the export script, and virsh answering for the domain. `programs`: more
+ * host programs to link (those a test does not put behind a gate).
+ */
+export async function exportSandbox(disk: string, programs: string[] = []): Promise<Sandbox> {
+  const sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh'] });
+  await sandbox.seedImages();
+  await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: docker\n');
+  await linkHostPrograms(sandbox, [...EXPORT_PROGRAMS, ...programs]);
+  await sandbox.plan([
+    libvirtUp,
+    domainList([['vmlab-lab-web', 'shut off']], true),
+    { tool: 'virsh', args: [...URI, 'domblklist', 'vmlab-lab-web', '--details'], stdout: ` Type   Device   Target   Source\n----------------------------------\n file   disk     vda      ${disk}\n`, repeat: true },
+    { tool: 'vagrant', args: ['box', 'add', '--provider', 'libvirt', '*'], repeat: true },
+  ]);
+  return sandbox;
 }
