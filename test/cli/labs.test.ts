@@ -102,6 +102,28 @@ describe('make up', () => {
     await sandbox.expectPlanDone();
   });
 
+  it('a machine that joins: the machines already running learn its name (their hosts provisioner runs again)', async () => {
+    await writeLab(TRIO);
+    await sandbox.plan([
+      libvirtUp,
+      routes,
+      domainList([['vmlab-lab-a', 'running'], ['vmlab-lab-b', 'running']], true),
+      dominfo('vmlab-lab-a', 1, 1024),
+      dominfo('vmlab-lab-b', 1, 1024),
+      ...hostReadings.filter((call) => call.args[2] !== 'net-list'),
+      { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'net-info', 'vmlab-lab-back'], stdout: 'Name:           vmlab-lab-back\nBridge:         virbr3\n', repeat: true },
+      up('c'),
+      healthChecks('c', 3),
+      { tool: 'vagrant', args: ['provision', 'a', '--provision-with', 'vmlab-hosts'] },
+      { tool: 'vagrant', args: ['provision', 'b', '--provision-with', 'vmlab-hosts'] },
+    ]);
+    const result = await sandbox.make(['up', 'GROUP=trio']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain("telling a, b the new machines' addresses");
+    await sandbox.expectPlanDone();
+  });
+
   it('a second make up changes nothing and says the lab is up to date', async () => {
     await writeLab(TRIO);
     await sandbox.plan([

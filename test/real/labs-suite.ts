@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealLab } from './real-lab.js';
 
@@ -81,6 +82,17 @@ export function labsSuite(): void {
         expect(out.split('\n')).toEqual(['1', ...others.map((other) => `reached-${other}`)]);
       }
     }, 600_000);
+
+    it("Vagrant's insecure key was replaced at first up: each machine has its own key, readable by its owner only", async () => {
+      for (const name of names) {
+        const config = await execa('vagrant', ['ssh-config', name], { cwd: lab.labDir, env: { ...lab.env, VAGRANT_CHECKPOINT_DISABLE: '1' }, reject: false });
+        expect(config.exitCode, config.stderr).toBe(0);
+        const identity = /^\s*IdentityFile\s+(\S+)$/m.exec(config.stdout)?.[1]?.replace(/^"|"$/g, '') ?? '';
+        expect(identity).toBe(path.join(lab.labDir, '.vagrant', 'machines', name, 'libvirt', 'private_key'));
+        expect(config.stdout).not.toContain('insecure_private_key');
+        expect((await stat(identity)).mode & 0o077).toBe(0);
+      }
+    }, 300_000);
 
     it('the secret reached its provision script, and is in no file of the lab, the registry or the logs', async () => {
       expect(await ssh('trio-1', 'sudo cat /root/token.sha256')).toBe(createHash('sha256').update(secret).digest('hex'));
