@@ -139,19 +139,22 @@ describe('a queue worker killed with SIGKILL during each step of a role image bu
     await writeFile(path.join(sandbox.fakeDir, 'role-step-ms'), '20000');
     await writeFile(path.join(sandbox.fakeDir, 'role-hold-step'), '1');
     const id = await queueCrash();
-    const queued = await sandbox.make(['build', 'IMAGE=crash2', 'BG=1', 'JSON=1'], env);
-    const behind = (JSON.parse(queued.stdout) as { id: string }).id;
     const job = await waitFor(`job ${id} to report step 1`, async () => {
       const current = await runningJob(id);
       return current?.step?.startsWith(`1/${ROLE_STEPS} `) && current;
     }, 30_000, async () => readQueue(sandbox.home));
+    // Queued once the worker runs, so that this enqueue starts no second worker of its own.
+    const queued = await sandbox.make(['build', 'IMAGE=crash2', 'BG=1', 'JSON=1'], env);
+    expect(queued.stderr).toContain(`worker ${job.workerPid} builds it in the background`);
+    const behind = (JSON.parse(queued.stdout) as { id: string }).id;
     await killWorker(job.workerPid as number);
     await rm(path.join(sandbox.fakeDir, 'role-step-ms'), { force: true });
     await rm(path.join(sandbox.fakeDir, 'role-hold-step'), { force: true });
     expect((await readQueue(sandbox.home)).jobs.find((entry) => entry.id === behind)).toMatchObject({ state: 'queued' });
     const shown = await sandbox.make(['queue'], env);
     expect(shown.exitCode, shown.stderr).toBe(0);
-    expect(shown.stderr).toMatch(/jobs were waiting with no worker \(it was stopped or killed\): worker \d+ takes them on/);
+    const why = `${shown.stdout}\nworker.pid: ${await readFile(path.join(sandbox.home, 'queue/worker.pid'), 'utf8').catch(() => 'none')}`;
+    expect(shown.stderr, why).toMatch(/jobs were waiting with no worker \(it was stopped or killed\): worker \d+ takes them on/);
     await waitFor(`job ${behind} to be built`, async () => (await readQueue(sandbox.home)).jobs.find((entry) => entry.id === behind)?.state === 'done', 30_000, async () => readQueue(sandbox.home));
     expect((await readIndex(sandbox.home)).images.crash2).toMatchObject({ kind: 'role' });
   });
