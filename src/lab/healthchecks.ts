@@ -7,6 +7,12 @@ import { renderTable } from '../ui/ui.js';
  * A role's health checks, run in the VM in one SSH session (each `vagrant ssh` costs seconds): every
  * check is sent base64-encoded, so its text crosses no shell on the way, runs as root under bash with a
  * time limit, and reports its exit code on a marker line that the parser below reads back.
+ *
+ * SSH answers before the guest has finished booting, and a role's boot-time units (LXD's first
+ * initialisation, say) may still be running then, above all under software emulation. So the session
+ * first waits, within a limit, for systemd to finish starting up (`is-system-running --wait`), and
+ * reports the state it reached; a failing check then says when the boot had not finished or had
+ * degraded, which is usually why.
  */
 
 export interface CheckResult {
@@ -19,15 +25,27 @@ export interface CheckResult {
 
 const MARKER = 'VMLAB-CHECK';
 const CHECK_SECONDS = 60;
+const BOOT_SECONDS = 300;
+
+/** Boot states of `systemctl is-system-running` that mean startup is over and nothing failed. */
+const BOOTED = new Set(['running']);
 
 /** The remote command: for each check, decode it, run it, print "VMLAB-CHECK <index> <exit code>". */
 export function checkScript(checks: Role['healthchecks']): string {
-  return checks
-    .map((check, index) => {
-      const encoded = Buffer.from(check.run).toString('base64');
-      return `out=$(echo ${encoded} | base64 -d | sudo timeout ${CHECK_SECONDS} bash 2>&1); rc=$?; printf '%s\\n' "$out" | tail -n 1 | sed 's/^/${MARKER}-OUT ${index} /'; echo "${MARKER} ${index} $rc"`;
-    })
-    .join('; ');
+  const boot = `boot=$(timeout ${BOOT_SECONDS} systemctl is-system-running --wait 2>/dev/null); echo "${MARKER}-BOOT \${boot:-unfinished}"`;
+  const each = checks.map((check, index) => {
+    const encoded = Buffer.from(check.run).toString('base64');
+    return `out=$(echo ${encoded} | base64 -d | sudo timeout ${CHECK_SECONDS} bash 2>&1); rc=$?; printf '%s\\n' "$out" | tail -n 1 | sed 's/^/${MARKER}-OUT ${index} /'; echo "${MARKER} ${index} $rc"`;
+  });
+  return [boot, ...each].join('; ');
+}
+
+/** Why a failing check may have failed, from the boot state the session reported ('' when booted). */
+function bootNote(stdout: string): string {
+  const state = new RegExp(`^${MARKER}-BOOT (\\S+)\\s*$`, 'm').exec(stdout)?.[1];
+  if (state === undefined || BOOTED.has(state)) return '';
+  if (state === 'degraded') return ' (the VM booted degraded: see systemctl --failed)';
+  return ` (the VM had not finished booting after ${BOOT_SECONDS} s: ${state})`;
 }
 
 export function parseCheckOutput(machine: string, checks: Role['healthchecks'], stdout: string): CheckResult[] {
@@ -39,12 +57,13 @@ export function parseCheckOutput(machine: string, checks: Role['healthchecks'], 
     const out = new RegExp(`^${MARKER}-OUT (\\d+) (.*)$`).exec(line);
     if (out) details.set(Number(out[1]), (out[2] ?? '').trim());
   }
+  const note = bootNote(stdout);
   return checks.map((check, index) => {
     const code = codes.get(index);
     if (code === undefined) return { machine, check: check.name, ok: false, detail: 'did not run (the SSH session ended early)' };
     const detail = details.get(index) ?? '';
-    if (code === 124) return { machine, check: check.name, ok: false, detail: `timed out after ${CHECK_SECONDS} s` };
-    return { machine, check: check.name, ok: code === 0, detail: code === 0 ? detail : `exit ${code}${detail ? `: ${detail}` : ''}` };
+    if (code === 124) return { machine, check: check.name, ok: false, detail: `timed out after ${CHECK_SECONDS} s${note}` };
+    return { machine, check: check.name, ok: code === 0, detail: code === 0 ? detail : `exit ${code}${detail ? `: ${detail}` : ''}${note}` };
   });
 }
 

@@ -120,6 +120,20 @@ describe('health checks', () => {
       expect.objectContaining({ ok: false, detail: 'did not run (the SSH session ended early)' }),
     ]);
   });
+
+  it('waits for the guest to finish booting before the first check, and a failing check says when it had not', () => {
+    const script = checkScript(checks);
+    expect(script.indexOf('systemctl is-system-running --wait')).toBeGreaterThanOrEqual(0);
+    expect(script.indexOf('systemctl is-system-running --wait')).toBeLessThan(script.indexOf('VMLAB-CHECK 0'));
+    const failing = 'VMLAB-CHECK 0 0\nVMLAB-CHECK-OUT 1 Error: Storage pool not found\nVMLAB-CHECK 1 1\n';
+    expect(parseCheckOutput('web', checks, `VMLAB-CHECK-BOOT running\n${failing}`).map((entry) => entry.detail)).toEqual(['', 'exit 1: Error: Storage pool not found']);
+    expect(parseCheckOutput('web', checks, `VMLAB-CHECK-BOOT unfinished\n${failing}`)[1]?.detail).toBe(
+      'exit 1: Error: Storage pool not found (the VM had not finished booting after 300 s: unfinished)',
+    );
+    const degraded = parseCheckOutput('web', checks, `VMLAB-CHECK-BOOT degraded\n${failing}`);
+    expect(degraded[0]).toEqual({ machine: 'web', check: 'docker answers', ok: true, detail: '' });
+    expect(degraded[1]?.detail).toMatch(/booted degraded: see systemctl --failed/);
+  });
 });
 
 describe('secrets', () => {
