@@ -20,7 +20,8 @@ export async function loadRoles(projectRoot: string): Promise<Map<string, Role>>
     }
   }
   if (problems.length > 0) {
-    throw new UserError(problems.map((problem) => problem.message).join('\n'), 'Fix the role files named above.');
+    // Bad input like any other configuration file the user wrote: exit 2.
+    throw new UserError(problems.map((problem) => problem.message).join('\n'), 'Fix the role files named above.', 2);
   }
   return roles;
 }

@@ -37,6 +37,7 @@ describe('role files', () => {
     await writeFile(path.join(project, 'roles/worse.yaml'), GOOD.replace('[essentials]', '[essentials, nosuch]'));
     const error = await loadRoles(project).catch((caught: Error) => caught);
     const message = (error as Error).message;
+    expect(error).toMatchObject({ exitCode: 2, hint: 'Fix the role files named above.' });
     expect(message).toMatch(/roles\/bad\.yaml:\d+:\d+: resources\.cpus: Number must be greater than or equal to 1/);
     expect(message).toMatch(/roles\/bad\.yaml:\d+:\d+: resources\.disk: disk is in GiB and must be at least 5/);
     expect(message).toMatch(/roles\/bad\.yaml:6:1: colour: unknown field/);
