@@ -16,6 +16,7 @@ export const virshArgs = {
   poolInfo: (pool: string) => ['pool-info', pool],
   version: () => ['version'],
   domstate: (domain: string) => ['domstate', domain],
+  domstateReason: (domain: string) => ['domstate', domain, '--reason'],
   snapshotList: (domain: string) => ['snapshot-list', domain],
   /** An internal snapshot (qcow2 disks), of the memory too when the domain runs; all or nothing. */
   snapshotCreateAs: (domain: string, label: string) => ['snapshot-create-as', '--domain', domain, '--name', label, '--description', 'vmlab snapshot', '--atomic'],
@@ -133,6 +134,20 @@ export function parseDomstate(stdout: string): DomainState | undefined {
   return line ? line.replace(/\s*\(.*\)$/, '') : undefined;
 }
 
+/** A domain's state with libvirt's reason for it, e.g. paused (ioerror), shut off (crashed). */
+export interface DomainReading {
+  state: DomainState;
+  reason: string;
+}
+
+/** `virsh domstate --reason`: "paused (ioerror)" -> { state: 'paused', reason: 'ioerror' }. */
+export function parseDomstateReason(stdout: string): DomainReading | undefined {
+  const line = stdout.split('\n').map((text) => text.trim()).find(Boolean);
+  if (!line) return undefined;
+  const match = /^(.*?)\s*\((.*)\)$/.exec(line);
+  return match ? { state: match[1] ?? '', reason: match[2] ?? '' } : { state: line, reason: '' };
+}
+
 export interface SnapshotRow {
   name: string;
   /** ISO 8601 (UTC), or virsh's text when it is not the usual "YYYY-MM-DD hh:mm:ss +zzzz". */
@@ -196,6 +211,12 @@ export class Virsh {
 
   async domainState(domain: string): Promise<DomainState | undefined> {
     return parseDomstate((await this.query(virshArgs.domstate(domain))).stdout);
+  }
+
+  /** The domain's state and its reason; undefined when there is no such domain (yet). */
+  async domainReading(domain: string): Promise<DomainReading | undefined> {
+    const result = await this.query(virshArgs.domstateReason(domain), false);
+    return result.exitCode === 0 ? parseDomstateReason(result.stdout) : undefined;
   }
 
   async networks(): Promise<string[]> {

@@ -141,7 +141,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
   const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
-  const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs) }))];
+  const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs), watchBoot: true }))];
   if (context.dryRun) return;
 
   const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
@@ -214,6 +214,13 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
   if (checks.length) context.ui.info(renderCheckResults(checks));
   if (failed.length) {
     const single = outcomes.length === 1 ? failed[0] : undefined;
+    if (single?.stall) {
+      const domain = single.domain;
+      throw new UserError(
+        `${single.name} did not come up: ${single.stall}; vmlab stopped vagrant instead of letting it wait about 15 minutes. The VM is left as it is, declared in lab.yaml`,
+        `Inspect: virsh -c ${context.libvirtUri} domstate --reason ${domain} and /var/log/libvirt/qemu/${domain}.log. Then retry: ${retry}; or remove it: make delete NAME=${single.name} YES=1`,
+      );
+    }
     if (single) {
       throw new UserError(
         `${single.name} did not come up (vagrant exited with ${single.exitCode}); it stays declared in lab.yaml`,
@@ -221,7 +228,7 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
       );
     }
     throw new UserError(
-      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => outcome.name).join(', ')}`,
+      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall})` : outcome.name)).join(', ')}`,
       `Their logs: ${failed.map((outcome) => outcome.log).join(' ')}. Retry: ${retry}`,
     );
   }

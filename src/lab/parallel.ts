@@ -5,6 +5,7 @@ import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { JobLog } from '../queue/job-log.js';
 import { renderTable } from '../ui/ui.js';
+import { watchBoot } from './boot-watch.js';
 
 /**
  * Several machines at once: one vagrant process per machine, each line of its output shown with the
@@ -14,6 +15,9 @@ import { renderTable } from '../ui/ui.js';
  * upload it) and a libvirt network (both define it). A machine that would create such a thing goes
  * alone until its domain runs (by then the box is uploaded and its networks exist); the others start
  * at once.
+ *
+ * With watchBoot, each machine's domain is watched while vagrant brings it up, and vagrant is stopped
+ * when the domain stalls (boot-watch.ts): the outcome then says why instead of failing 15 minutes later.
  */
 
 export interface MachineRun {
@@ -26,24 +30,27 @@ export interface MachineRun {
 
 export interface RunOutcome {
   name: string;
+  domain: string;
   ok: boolean;
   exitCode: number;
   seconds: number;
   log: string;
   /** The last lines of its output, for the failure report. */
   tail: string[];
+  /** Why vmlab stopped vagrant: the domain stalled (paused, crashed, stopped) while coming up. */
+  stall?: string;
 }
 
 export async function runMachines(
   context: Context,
   action: string,
   runs: MachineRun[],
-  options: { missing?: ReadonlySet<string>; pollMs?: number } = {},
+  options: { missing?: ReadonlySet<string>; pollMs?: number; watchBoot?: boolean } = {},
 ): Promise<RunOutcome[]> {
   // A dry run only prints each argv, in order, and writes no log.
   if (context.dryRun) {
     for (const run of runs) await context.runner.run('vagrant', run.args, { cwd: context.labDir, env: VAGRANT_ENV, check: false });
-    return runs.map((run) => ({ name: run.name, ok: true, exitCode: 0, seconds: 0, log: '', tail: [] }));
+    return runs.map((run) => ({ name: run.name, domain: run.domain, ok: true, exitCode: 0, seconds: 0, log: '', tail: [] }));
   }
   const pending = new Set(options.missing ?? []);
   const started: Promise<RunOutcome>[] = [];
@@ -51,7 +58,7 @@ export async function runMachines(
   for (const run of runs) {
     const leads = (run.creates ?? []).filter((thing) => pending.has(thing.key));
     // One machine alone keeps vagrant's own output on the terminal, colours and all.
-    const running = runOne(context, action, run, runs.length === 1 ? undefined : width);
+    const running = runOne(context, action, run, runs.length === 1 ? undefined : width, options.watchBoot === true);
     started.push(running.outcome);
     if (leads.length === 0) continue;
     context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.label).join(', ')}; the others wait until it runs`);
@@ -61,15 +68,29 @@ export async function runMachines(
   return Promise.all(started);
 }
 
-function runOne(context: Context, action: string, run: MachineRun, width: number | undefined): { outcome: Promise<RunOutcome>; done: () => boolean } {
+function runOne(
+  context: Context,
+  action: string,
+  run: MachineRun,
+  width: number | undefined,
+  watch: boolean,
+): { outcome: Promise<RunOutcome>; done: () => boolean } {
   let finished = false;
   const outcome = (async () => {
     const started = Date.now();
+    const watcher = watch ? watchBoot(context, run.domain) : undefined;
+    const ended = (exitCode: number, cancelled: boolean | undefined, log: string, tail: string[]): RunOutcome => {
+      watcher?.stop();
+      const stall = cancelled ? watcher?.stall()?.message : undefined;
+      if (stall) context.ui.warn(`${run.name}: ${stall}; vagrant stopped`);
+      return { name: run.name, domain: run.domain, ok: exitCode === 0 && !stall, exitCode, seconds: (Date.now() - started) / 1000, log, tail, ...(stall ? { stall } : {}) };
+    };
     if (width === undefined) {
       try {
-        const result = await context.runner.run('vagrant', run.args, { cwd: context.labDir, env: VAGRANT_ENV, stdio: 'inherit', check: false });
-        return { name: run.name, ok: result.exitCode === 0, exitCode: result.exitCode, seconds: (Date.now() - started) / 1000, log: '(the output above)', tail: [] };
+        const result = await context.runner.run('vagrant', run.args, { cwd: context.labDir, env: VAGRANT_ENV, stdio: 'inherit', check: false, signal: watcher?.signal });
+        return ended(result.exitCode, result.cancelled, '(the output above)', []);
       } finally {
+        watcher?.stop();
         finished = true;
       }
     }
@@ -81,6 +102,7 @@ function runOne(context: Context, action: string, run: MachineRun, width: number
         cwd: context.labDir,
         env: VAGRANT_ENV,
         check: false,
+        signal: watcher?.signal,
         onLine: (line) => {
           log.line(line);
           tail.push(line);
@@ -88,12 +110,15 @@ function runOne(context: Context, action: string, run: MachineRun, width: number
           if (line.trim()) context.ui.info(`${label}${line}`);
         },
       });
-      return { name: run.name, ok: result.exitCode === 0, exitCode: result.exitCode, seconds: (Date.now() - started) / 1000, log: log.file, tail };
+      const outcome = ended(result.exitCode, result.cancelled, log.file, tail);
+      if (outcome.stall) log.line(`vmlab: ${outcome.stall}; vagrant stopped`);
+      return outcome;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log.line(message);
-      return { name: run.name, ok: false, exitCode: -1, seconds: (Date.now() - started) / 1000, log: log.file, tail: [...tail, message] };
+      return { name: run.name, domain: run.domain, ok: false, exitCode: -1, seconds: (Date.now() - started) / 1000, log: log.file, tail: [...tail, message] };
     } finally {
+      watcher?.stop();
       finished = true;
       await log.close();
     }
@@ -114,6 +139,6 @@ async function readyOrDone(context: Context, domain: string, done: () => boolean
 export function renderOutcomes(outcomes: RunOutcome[]): string {
   return renderTable(
     ['MACHINE', 'RESULT', 'SECONDS', 'LOG'],
-    outcomes.map((outcome) => [outcome.name, outcome.ok ? 'ok' : `FAILED (exit ${outcome.exitCode})`, Math.round(outcome.seconds), outcome.log]),
+    outcomes.map((outcome) => [outcome.name, outcome.ok ? 'ok' : outcome.stall ? `FAILED (${outcome.stall})` : `FAILED (exit ${outcome.exitCode})`, Math.round(outcome.seconds), outcome.log]),
   );
 }

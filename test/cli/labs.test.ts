@@ -330,6 +330,47 @@ describe('health checks and secrets', () => {
     expect(await sandbox.readLab()).toContain('web:');
   });
 
+  it('a VM that libvirt pauses while it comes up: vmlab stops vagrant within seconds, says why and leaves the VM declared', async () => {
+    const domstate = (stdout: string, repeat = false): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domstate', '*', '--reason'], stdout, repeat });
+    // vagrant-libvirt would wait for an address for about 15 minutes; the fake waits 2 minutes.
+    await sandbox.plan([libvirtUp, noDomains, domstate('running (booted)\n'), domstate('paused (ioerror)\n', true), ...hostReadings, up('web', true, { delayMs: 120_000 })]);
+    const started = Date.now();
+    const result = await sandbox.make(['create-docker', 'NAME=web']);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('web did not come up: libvirt paused the VM (ioerror: a disk I/O error, most often a full disk under the storage pool)');
+    expect(result.stderr).toMatch(/Inspect: virsh -c qemu:\/\/\/system domstate --reason vmlab-\w+-web and \/var\/log\/libvirt\/qemu\/vmlab-\w+-web\.log/);
+    expect(result.stderr).toContain('make delete NAME=web YES=1');
+    // Nothing destroyed the VM, and it stays declared.
+    expect(await vagrantCalls()).not.toContain('destroy -f web');
+    expect(await sandbox.readLab()).toContain('web:');
+    await sandbox.expectPlanDone();
+  });
+
+  it('in a group, the machine that stalls is named with its reason and the others come up', async () => {
+    await writeLab(TRIO);
+    const domstate = (domain: string, stdout: string): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domstate', domain, '--reason'], stdout, repeat: true });
+    await sandbox.plan([
+      libvirtUp,
+      routes,
+      noDomains,
+      domainList([['vmlab-lab-a', 'running']], true),
+      domstate('vmlab-lab-b', 'crashed (panicked)\n'),
+      ...hostReadings,
+      up('a', true, { delayMs: 2500 }),
+      up('b', true, { delayMs: 120_000 }),
+      up('c', true, { delayMs: 2500 }),
+      healthChecks('a', 3),
+      healthChecks('c', 3),
+    ]);
+    const result = await sandbox.make(['up', 'GROUP=trio']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('1 of 3 machines failed: b (the VM crashed (panicked))');
+    expect(result.stderr).toMatch(/b\s+FAILED \(the VM crashed \(panicked\)\)/);
+    expect(result.stderr).toMatch(/a\s+ok/);
+    await sandbox.expectPlanDone();
+  });
+
   it('a declared secret must be in the environment; it reaches vagrant by environment only', async () => {
     await writeFile(path.join(sandbox.labDir, 'setup.sh'), '#!/bin/sh\necho "$DB_PASSWORD" | sha256sum > /root/pw\n');
     await writeLab('name: lab\nmachines:\n  db:\n    role: base\n    provision: [setup.sh]\n    secrets: [DB_PASSWORD]\n');

@@ -255,13 +255,16 @@ export function runningStats(domains: [name: string, vcpus: number, memoryMiB: n
 
 /**
  * What creating or starting machines reads besides the domains: the running VMs (none), the pool's
- * folder and volumes (empty) and the networks (none); each may be read any number of times.
+ * folder and volumes (empty), the networks (none) and the state of a machine coming up (running); each
+ * may be read any number of times.
  */
 export const hostReadings: PlannedCall[] = [
   runningStats(),
   { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], stdout: '<pool type="dir"><target><path>/var/lib/libvirt/images</path></target></pool>\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: ' Name   Path\n-----------------\n\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: '\n', repeat: true },
+  // What vmlab reads every few seconds while vagrant brings a machine up (boot-watch.ts): all is well.
+  { tool: 'virsh', args: [...URI, 'domstate', '*', '--reason'], stdout: 'running (booted)\n', repeat: true },
 ];
 
 /** The health checks of a machine's role, all passing (or failing from index `failFrom` on). */
