@@ -5,8 +5,13 @@ import type { Runner, RunResult } from '../runner.js';
  * Every call disables Vagrant's network checks: labs work offline, and the checks stall without a network.
  */
 export const vagrantArgs = {
-  up: (name: string, options: { provision: boolean }) =>
-    ['up', name, '--provider=libvirt', ...(options.provision ? [] : ['--no-provision'])],
+  /**
+   * provision: 'unless-done' is vagrant's own rule: a machine's provisioners run at its first up only
+   * (vagrant keeps a sentinel per machine once it has booted it), so a machine whose first up was cut
+   * off before it booted, by Ctrl-C or a stall, is provisioned at its next up. 'no' never provisions.
+   */
+  up: (name: string, options: { provision: 'unless-done' | 'no' }) =>
+    ['up', name, '--provider=libvirt', ...(options.provision === 'no' ? ['--no-provision'] : [])],
   halt: (name: string) => ['halt', name],
   destroy: (name: string) => ['destroy', '-f', name],
   ssh: (name: string, command?: string) => (command === undefined ? ['ssh', name] : ['ssh', name, '-c', command]),

@@ -15,7 +15,7 @@ export async function startMachine(context: Context, name: string, options: { fo
 /** Boot a machine whose VM exists (after an export halted it): no provisioning, no checks. */
 export async function bootExisting(context: Context, name: string): Promise<void> {
   try {
-    await new Vagrant(context.runner, context.labDir).run(vagrantArgs.up(name, { provision: false }), { interactive: true });
+    await new Vagrant(context.runner, context.labDir).run(vagrantArgs.up(name, { provision: 'no' }), { interactive: true });
   } catch (error) {
     if (error instanceof CommandError) {
       throw new UserError(`${name} did not come up again (vagrant up exited with ${error.exitCode})`, `Read vagrant's output above. Retry: make start NAME=${name}`);

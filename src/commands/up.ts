@@ -147,7 +147,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
   await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
   const checks = await healthChecks(context, fresh, created);
-  report(context, outcomes, checks, options.retry);
+  report(context, outcomes, checks, options.retry, new Set(creating.map((step) => step.machine.name)));
 }
 
 function haltRun(machine: ResolvedMachine): MachineRun {
@@ -163,7 +163,8 @@ async function upRuns(context: Context, steps: Step[]): Promise<MachineRun[]> {
     return {
       name: step.machine.name,
       domain: step.machine.domain,
-      args: vagrantArgs.up(step.machine.name, { provision: step.kind === 'create' }),
+      // A machine made now is provisioned; one that exists only if its first up never got that far.
+      args: vagrantArgs.up(step.machine.name, { provision: 'unless-done' }),
       creates: [...(step.kind === 'create' ? box : []), ...networks],
     };
   });
@@ -208,18 +209,23 @@ async function healthChecks(context: Context, workspace: Workspace, machines: Re
   return results.flat();
 }
 
-function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string): void {
+function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string, created: ReadonlySet<string>): void {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (outcomes.length > 1) context.ui.info(renderOutcomes(outcomes));
   if (checks.length) context.ui.info(renderCheckResults(checks));
   if (failed.length) {
     const single = outcomes.length === 1 ? failed[0] : undefined;
     if (single?.stall) {
-      const domain = single.domain;
-      throw new UserError(
-        `${single.name} did not come up: ${single.stall}; vmlab stopped vagrant instead of letting it wait about 15 minutes. The VM is left as it is, declared in lab.yaml`,
-        `Inspect: virsh -c ${context.libvirtUri} domstate --reason ${domain} and /var/log/libvirt/qemu/${domain}.log. Then retry: ${retry}; or remove it: make delete NAME=${single.name} YES=1`,
-      );
+      const { name, domain, stall } = single;
+      const inspect = `Inspect: virsh -c ${context.libvirtUri} domstate --reason ${domain} and /var/log/libvirt/qemu/${domain}.log.`;
+      // A new VM stalled in its first boot, before vagrant provisioned it: make it again. An existing
+      // VM that libvirt paused goes on where it stopped once it is resumed.
+      const next = created.has(name)
+        ? `Once the cause is fixed, make it again: make delete NAME=${name} YES=1, then ${retry}`
+        : stall.state === 'paused'
+          ? `Once the cause is fixed, let it go on where it stopped: virsh -c ${context.libvirtUri} resume ${domain}`
+          : `Once the cause is fixed: ${retry}`;
+      throw new UserError(`${name} did not come up: ${stall.message}; vmlab stopped vagrant instead of letting it wait about 15 minutes. The VM is left as it is, declared in lab.yaml`, `${inspect} ${next}`);
     }
     if (single) {
       throw new UserError(
@@ -228,7 +234,7 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
       );
     }
     throw new UserError(
-      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall})` : outcome.name)).join(', ')}`,
+      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall.message})` : outcome.name)).join(', ')}`,
       `Their logs: ${failed.map((outcome) => outcome.log).join(' ')}. Retry: ${retry}`,
     );
   }

@@ -5,7 +5,7 @@ import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { JobLog } from '../queue/job-log.js';
 import { renderTable } from '../ui/ui.js';
-import { watchBoot } from './boot-watch.js';
+import { watchBoot, type Stall } from './boot-watch.js';
 
 /**
  * Several machines at once: one vagrant process per machine, each line of its output shown with the
@@ -38,7 +38,7 @@ export interface RunOutcome {
   /** The last lines of its output, for the failure report. */
   tail: string[];
   /** Why vmlab stopped vagrant: the domain stalled (paused, crashed, stopped) while coming up. */
-  stall?: string;
+  stall?: Stall;
 }
 
 export async function runMachines(
@@ -81,8 +81,8 @@ function runOne(
     const watcher = watch ? watchBoot(context, run.domain) : undefined;
     const ended = (exitCode: number, cancelled: boolean | undefined, log: string, tail: string[]): RunOutcome => {
       watcher?.stop();
-      const stall = cancelled ? watcher?.stall()?.message : undefined;
-      if (stall) context.ui.warn(`${run.name}: ${stall}; vagrant stopped`);
+      const stall = cancelled ? watcher?.stall() : undefined;
+      if (stall) context.ui.warn(`${run.name}: ${stall.message}; vagrant stopped`);
       return { name: run.name, domain: run.domain, ok: exitCode === 0 && !stall, exitCode, seconds: (Date.now() - started) / 1000, log, tail, ...(stall ? { stall } : {}) };
     };
     if (width === undefined) {
@@ -111,7 +111,7 @@ function runOne(
         },
       });
       const outcome = ended(result.exitCode, result.cancelled, log.file, tail);
-      if (outcome.stall) log.line(`vmlab: ${outcome.stall}; vagrant stopped`);
+      if (outcome.stall) log.line(`vmlab: ${outcome.stall.message}; vagrant stopped`);
       return outcome;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -139,6 +139,6 @@ async function readyOrDone(context: Context, domain: string, done: () => boolean
 export function renderOutcomes(outcomes: RunOutcome[]): string {
   return renderTable(
     ['MACHINE', 'RESULT', 'SECONDS', 'LOG'],
-    outcomes.map((outcome) => [outcome.name, outcome.ok ? 'ok' : outcome.stall ? `FAILED (${outcome.stall})` : `FAILED (exit ${outcome.exitCode})`, Math.round(outcome.seconds), outcome.log]),
+    outcomes.map((outcome) => [outcome.name, outcome.ok ? 'ok' : outcome.stall ? `FAILED (${outcome.stall.message})` : `FAILED (exit ${outcome.exitCode})`, Math.round(outcome.seconds), outcome.log]),
   );
 }

@@ -39,7 +39,8 @@ machines:
 const routes: PlannedCall = { tool: 'ip', args: ['-4', 'route', 'show'], stdout: 'default via 192.0.2.1 dev eth0\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2\n', repeat: true };
 const writeLab = (text: string) => writeFile(path.join(sandbox.labDir, 'lab.yaml'), text);
 const vagrantCalls = async () => (await sandbox.calls()).filter((call) => call.tool === 'vagrant').map((call) => call.args.join(' '));
-const up = (name: string, provision = true, extra: Partial<PlannedCall> = {}): PlannedCall => ({ tool: 'vagrant', args: ['up', name, '--provider=libvirt', ...(provision ? [] : ['--no-provision'])], ...extra });
+// Creating and starting are the same `vagrant up`: vagrant provisions a machine at its first up only.
+const up = (name: string, extra: Partial<PlannedCall> = {}): PlannedCall => ({ tool: 'vagrant', args: ['up', name, '--provider=libvirt'], ...extra });
 
 describe('make plan', () => {
   it('says per machine what make up would do, reports domains lab.yaml lacks, and changes nothing', async () => {
@@ -78,9 +79,9 @@ describe('make up', () => {
       // From the first poll on, a runs: the others may start.
       domainList([['vmlab-lab-a', 'running']], true),
       ...hostReadings,
-      up('a', true, { delayMs: 2000 }),
-      up('b', true, { delayMs: 2000 }),
-      up('c', true, { delayMs: 2000 }),
+      up('a', { delayMs: 2000 }),
+      up('b', { delayMs: 2000 }),
+      up('c', { delayMs: 2000 }),
       healthChecks('a', 3),
       healthChecks('b', 3),
       healthChecks('c', 3),
@@ -145,12 +146,12 @@ describe('make up', () => {
       dominfo('vmlab-lab-solo', 1, 1024),
       ...hostReadings,
       { tool: 'vagrant', args: ['halt', 'solo'] },
-      up('solo', false),
+      up('solo'),
     ]);
     const result = await sandbox.make(['up']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('solo: reconfigure: memory 1024 -> 1536 MiB (needs a halt: the VM restarts)');
-    expect(await vagrantCalls()).toEqual(['halt solo', 'up solo --provider=libvirt --no-provision']);
+    expect(await vagrantCalls()).toEqual(['halt solo', 'up solo --provider=libvirt']);
     expect(await sandbox.readVagrantfile()).toContain('libvirt.memory = 1536');
     await sandbox.expectPlanDone();
   });
@@ -165,9 +166,9 @@ describe('make up', () => {
       ...hostReadings.filter((call) => call.args[2] !== 'net-list'),
       { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\n', repeat: true },
       { tool: 'virsh', args: [...URI, 'net-info', 'vmlab-lab-back'], stdout: 'Name:           vmlab-lab-back\nBridge:         virbr3\n', repeat: true },
-      up('a', false),
-      up('b', false, { exitCode: 1, stderr: 'Call to virDomainCreateWithFlags failed\n' }),
-      up('c', false),
+      up('a'),
+      up('b', { exitCode: 1, stderr: 'Call to virDomainCreateWithFlags failed\n' }),
+      up('c'),
     ]);
     const result = await sandbox.make(['up', 'GROUP=trio']);
     expect(result.exitCode).not.toBe(0);
@@ -333,14 +334,14 @@ describe('health checks and secrets', () => {
   it('a VM that libvirt pauses while it comes up: vmlab stops vagrant within seconds, says why and leaves the VM declared', async () => {
     const domstate = (stdout: string, repeat = false): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domstate', '*', '--reason'], stdout, repeat });
     // vagrant-libvirt would wait for an address for about 15 minutes; the fake waits 2 minutes.
-    await sandbox.plan([libvirtUp, noDomains, domstate('running (booted)\n'), domstate('paused (ioerror)\n', true), ...hostReadings, up('web', true, { delayMs: 120_000 })]);
+    await sandbox.plan([libvirtUp, noDomains, domstate('running (booted)\n'), domstate('paused (ioerror)\n', true), ...hostReadings, up('web', { delayMs: 120_000 })]);
     const started = Date.now();
     const result = await sandbox.make(['create-docker', 'NAME=web']);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toContain('web did not come up: libvirt paused the VM (ioerror: a disk I/O error, most often a full disk under the storage pool)');
     expect(result.stderr).toMatch(/Inspect: virsh -c qemu:\/\/\/system domstate --reason vmlab-\w+-web and \/var\/log\/libvirt\/qemu\/vmlab-\w+-web\.log/);
-    expect(result.stderr).toContain('make delete NAME=web YES=1');
+    expect(result.stderr).toContain('Once the cause is fixed, make it again: make delete NAME=web YES=1, then make create-docker NAME=web');
     // Nothing destroyed the VM, and it stays declared.
     expect(await vagrantCalls()).not.toContain('destroy -f web');
     expect(await sandbox.readLab()).toContain('web:');
@@ -357,9 +358,9 @@ describe('health checks and secrets', () => {
       domainList([['vmlab-lab-a', 'running']], true),
       domstate('vmlab-lab-b', 'crashed (panicked)\n'),
       ...hostReadings,
-      up('a', true, { delayMs: 2500 }),
-      up('b', true, { delayMs: 120_000 }),
-      up('c', true, { delayMs: 2500 }),
+      up('a', { delayMs: 2500 }),
+      up('b', { delayMs: 120_000 }),
+      up('c', { delayMs: 2500 }),
       healthChecks('a', 3),
       healthChecks('c', 3),
     ]);

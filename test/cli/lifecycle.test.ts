@@ -59,7 +59,7 @@ describe('make create-<role>', () => {
     const labName = /^name: (\S+)$/m.exec(before.lab ?? '')?.[1];
     expect(labName).toMatch(/^lab[0-9a-f]{6}$/);
     const domain = `vmlab-${labName}-web`;
-    await sandbox.plan([libvirtUp, { ...webRunning(`vmlab-${labName}-`), stdout: webRunning(`vmlab-${labName}-`).stdout!.replace('running', 'shut off') }, dominfo(domain, 2, 2048, 'shut off'), ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] }]);
+    await sandbox.plan([libvirtUp, { ...webRunning(`vmlab-${labName}-`), stdout: webRunning(`vmlab-${labName}-`).stdout!.replace('running', 'shut off') }, dominfo(domain, 2, 2048, 'shut off'), ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
     const again = await sandbox.make(['create-docker', 'NAME=web']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toContain('already declared');
@@ -175,7 +175,7 @@ describe('ssh, stop, start, delete, list', () => {
       { ...webRunning(), stdout: webRunning().stdout!.replace('running', 'shut off') },
       dominfo('vmlab-lab-web', 2, 2048, 'shut off'),
       ...hostReadings,
-      { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt', '--no-provision'] },
+      { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] },
     ]);
     expect((await sandbox.make(['stop', 'NAME=web'])).exitCode).toBe(0);
     expect((await sandbox.make(['start', 'NAME=web'])).exitCode).toBe(0);

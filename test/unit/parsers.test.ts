@@ -45,8 +45,9 @@ describe('virsh parsers (outputs recorded from virsh 9)', () => {
 
 describe('vagrant', () => {
   it('builds argv arrays, never shell strings', () => {
-    expect(vagrantArgs.up('web', { provision: true })).toEqual(['up', 'web', '--provider=libvirt']);
-    expect(vagrantArgs.up('web', { provision: false })).toEqual(['up', 'web', '--provider=libvirt', '--no-provision']);
+    expect(vagrantArgs.up('web', { provision: 'no' })).toEqual(['up', 'web', '--provider=libvirt', '--no-provision']);
+    // Vagrant's own rule: provisioners run at a machine's first up, also when its first up was cut off.
+    expect(vagrantArgs.up('web', { provision: 'unless-done' })).toEqual(['up', 'web', '--provider=libvirt']);
     expect(vagrantArgs.ssh('web', 'echo $HOME; id')).toEqual(['ssh', 'web', '-c', 'echo $HOME; id']);
     expect(vagrantArgs.destroy('web')).toEqual(['destroy', '-f', 'web']);
   });
