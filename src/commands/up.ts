@@ -143,11 +143,27 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
   const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs), watchBoot: true }))];
   if (context.dryRun) return;
+  const removed = await removeStalledNewMachines(context, outcomes, creating);
 
   const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
   await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
   const checks = await healthChecks(context, fresh, created);
-  report(context, outcomes, checks, options.retry, new Set(creating.map((step) => step.machine.name)));
+  report(context, outcomes, checks, options.retry, removed);
+}
+
+/**
+ * A new machine that stalled in its first boot has nothing worth keeping and was never provisioned, so
+ * it is removed, as vagrant removes a new machine whose first up is interrupted: a retry then starts
+ * clean. A machine that existed before is left as it is. Returns the names of the machines removed.
+ */
+async function removeStalledNewMachines(context: Context, outcomes: RunOutcome[], creating: Step[]): Promise<Set<string>> {
+  const isNew = new Set(creating.map((step) => step.machine.name));
+  const stalled = outcomes.filter((outcome) => outcome.stall && isNew.has(outcome.name));
+  if (stalled.length === 0) return new Set();
+  context.ui.info(`removing the new VM${stalled.length > 1 ? 's' : ''} that stalled: ${stalled.map((outcome) => outcome.name).join(', ')}`);
+  await runMachines(context, 'destroy', stalled.map((outcome) => ({ name: outcome.name, domain: outcome.domain, args: vagrantArgs.destroy(outcome.name) })));
+  const live = await readLiveDomains(context, []);
+  return new Set(stalled.filter((outcome) => !live.has(outcome.domain)).map((outcome) => outcome.name));
 }
 
 function haltRun(machine: ResolvedMachine): MachineRun {
@@ -209,7 +225,7 @@ async function healthChecks(context: Context, workspace: Workspace, machines: Re
   return results.flat();
 }
 
-function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string, created: ReadonlySet<string>): void {
+function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string, removed: ReadonlySet<string>): void {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (outcomes.length > 1) context.ui.info(renderOutcomes(outcomes));
   if (checks.length) context.ui.info(renderCheckResults(checks));
@@ -217,15 +233,21 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
     const single = outcomes.length === 1 ? failed[0] : undefined;
     if (single?.stall) {
       const { name, domain, stall } = single;
-      const inspect = `Inspect: virsh -c ${context.libvirtUri} domstate --reason ${domain} and /var/log/libvirt/qemu/${domain}.log.`;
-      // A new VM stalled in its first boot, before vagrant provisioned it: make it again. An existing
-      // VM that libvirt paused goes on where it stopped once it is resumed.
-      const next = created.has(name)
-        ? `Once the cause is fixed, make it again: make delete NAME=${name} YES=1, then ${retry}`
-        : stall.state === 'paused'
+      const log = `/var/log/libvirt/qemu/${domain}.log`;
+      if (removed.has(name)) {
+        throw new UserError(
+          `${name} did not come up: ${stall.message}. vmlab stopped vagrant instead of letting it wait about 15 minutes, and removed the new VM; it stays declared in lab.yaml`,
+          `See why in ${log}. Once the cause is fixed: ${retry}`,
+        );
+      }
+      const next =
+        stall.state === 'paused'
           ? `Once the cause is fixed, let it go on where it stopped: virsh -c ${context.libvirtUri} resume ${domain}`
           : `Once the cause is fixed: ${retry}`;
-      throw new UserError(`${name} did not come up: ${stall.message}; vmlab stopped vagrant instead of letting it wait about 15 minutes. The VM is left as it is, declared in lab.yaml`, `${inspect} ${next}`);
+      throw new UserError(
+        `${name} did not come up: ${stall.message}. vmlab stopped vagrant instead of letting it wait about 15 minutes; the VM is left as it is`,
+        `Inspect: virsh -c ${context.libvirtUri} domstate --reason ${domain} and ${log}. ${next}; or remove it: make delete NAME=${name} YES=1`,
+      );
     }
     if (single) {
       throw new UserError(
@@ -234,7 +256,7 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
       );
     }
     throw new UserError(
-      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall.message})` : outcome.name)).join(', ')}`,
+      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall.message}${removed.has(outcome.name) ? '; the new VM was removed' : ''})` : outcome.name)).join(', ')}`,
       `Their logs: ${failed.map((outcome) => outcome.log).join(' ')}. Retry: ${retry}`,
     );
   }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealLab } from './real-lab.js';
@@ -11,7 +12,8 @@ export function lifecycleSuite(): void {
     const lab = new RealLab('rt');
     const machine = 'vm1';
     beforeAll(() => lab.open());
-    afterAll(() => lab.cleanup([machine]), 600_000);
+    const stuck = 'stall1';
+    afterAll(() => lab.cleanup([machine, stuck]), 600_000);
 
     it('setup is idempotent and leaves libvirt answering', async () => {
       const result = await lab.make(['setup']);
@@ -72,6 +74,33 @@ export function lifecycleSuite(): void {
       expect(await lab.virsh(['vol-list', 'default'])).not.toContain(lab.domain(machine));
       expect(await readFile(path.join(lab.env.VMLAB_LAB_DIR!, 'lab.yaml'), 'utf8')).not.toContain(`${machine}:`);
     }, 300_000);
+
+    it('a new VM that libvirt pauses in its first boot: create stops within a minute, names the reason and removes the VM', async () => {
+      const domain = lab.domain(stuck);
+      let finished = false;
+      const create = lab.make(['create-base', `NAME=${stuck}`]).finally(() => {
+        finished = true;
+      });
+      // Pause the domain as soon as it runs, as QEMU does on a disk I/O error; vagrant-libvirt would
+      // then wait for an address for about 15 minutes.
+      let pausedAt = 0;
+      while (!pausedAt && !finished) {
+        if ((await lab.virsh(['domstate', domain])).includes('running')) {
+          await lab.virsh(['suspend', domain]);
+          pausedAt = Date.now();
+        } else await sleep(500);
+      }
+      const result = await create;
+      expect(pausedAt, result.all?.slice(-3000)).toBeGreaterThan(0);
+      expect((Date.now() - pausedAt) / 1000).toBeLessThan(120);
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain(`${stuck} did not come up: libvirt paused the VM (user). vmlab stopped vagrant`);
+      expect(result.stderr).toContain('removed the new VM; it stays declared in lab.yaml');
+      expect(await lab.virsh(['list', '--all', '--name'])).not.toContain(domain);
+      expect(await lab.virsh(['vol-list', 'default'])).not.toContain(domain);
+      const removed = await lab.make(['delete', `NAME=${stuck}`, 'YES=1']);
+      expect(removed.exitCode, removed.all).toBe(0);
+    }, 1_200_000);
 
     it('image-rm removes the box and leaves no pool volume of it', async () => {
       const record = (await lab.images())[0]!;
