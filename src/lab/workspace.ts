@@ -63,6 +63,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
   const view = buildVagrantfileView(resolveMachines(workspace, labFile), {
     labFile: 'lab.yaml',
     driver: workspace.driver.driver,
+    pool: context.pool,
     labDir: context.labDir,
     projectRoot: context.projectRoot,
   });

@@ -11,6 +11,8 @@ export interface MachineView {
   name: string;
   box: string;
   driver: 'kvm' | 'qemu';
+  /** The libvirt storage pool of the box volume and the VM's disk (vmlab reads the same one). */
+  storagePool: string;
   domainPrefix: string;
   cpus: number;
   memory: number;
@@ -40,6 +42,8 @@ export const HOSTS_PROVISIONER = 'vmlab-hosts';
 export interface ViewOptions {
   labFile: string;
   driver: 'kvm' | 'qemu';
+  /** The storage pool (VMLAB_POOL, default "default"). */
+  pool?: string;
   /** Provision script paths are written relative to this folder (the Vagrantfile's). */
   labDir: string;
   /** Where scripts/ lives (for the hosts script). */
@@ -78,6 +82,7 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       name: machine.name,
       box: machine.box,
       driver: options.driver,
+      storagePool: options.pool ?? 'default',
       domainPrefix: machine.domainPrefix,
       cpus: machine.cpus,
       memory: machine.memory,
