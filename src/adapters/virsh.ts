@@ -134,13 +134,13 @@ export function parseDomstate(stdout: string): DomainState | undefined {
   return line ? line.replace(/\s*\(.*\)$/, '') : undefined;
 }
 
-/** A domain's state with libvirt's reason for it, e.g. paused (ioerror), shut off (crashed). */
+/** A domain's state with libvirt's reason for it, e.g. paused (I/O error), shut off (crashed). */
 export interface DomainReading {
   state: DomainState;
   reason: string;
 }
 
-/** `virsh domstate --reason`: "paused (ioerror)" -> { state: 'paused', reason: 'ioerror' }. */
+/** `virsh domstate --reason`: "paused (I/O error)" -> { state: 'paused', reason: 'I/O error' }. */
 export function parseDomstateReason(stdout: string): DomainReading | undefined {
   const line = stdout.split('\n').map((text) => text.trim()).find(Boolean);
   if (!line) return undefined;

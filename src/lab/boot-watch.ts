@@ -22,7 +22,7 @@ const STOPPED_READINGS = 2;
 export interface Stall {
   state: string;
   reason: string;
-  /** For people: what happened, e.g. "libvirt paused the VM (ioerror: a disk I/O error ...)". */
+  /** For people: what happened, e.g. "libvirt paused the VM (I/O error): a disk write failed, ...". */
   message: string;
 }
 
@@ -32,8 +32,9 @@ export function stalled(readings: readonly (DomainReading | undefined)[]): Stall
   if (!last) return undefined;
   const tail = (count: number) => readings.length >= count && readings.slice(-count).every((reading) => reading?.state === last.state);
   if (last.state === 'paused' && last.reason !== 'starting up' && tail(PAUSED_READINGS)) {
-    const why = last.reason === 'ioerror' ? ': a disk I/O error, most often a full disk under the storage pool' : '';
-    return { ...last, message: `libvirt paused the VM (${last.reason}${why})` };
+    // virsh says "I/O error" (libvirt's reason ioerror): QEMU stops a guest whose disk write failed.
+    const why = /I\/O error|ioerror/i.test(last.reason) ? ': a disk write failed, most often because the disk under the storage pool is full' : '';
+    return { ...last, message: `libvirt paused the VM (${last.reason})${why}` };
   }
   if (last.state === 'crashed') return { ...last, message: `the VM crashed (${last.reason})` };
   const ran = readings.some((reading) => reading?.state === 'running');

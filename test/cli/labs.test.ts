@@ -338,7 +338,7 @@ describe('health checks and secrets', () => {
       libvirtUp,
       noDomains,
       domstate('running (booted)\n'),
-      domstate('paused (ioerror)\n', true),
+      domstate('paused (I/O error)\n', true),
       ...hostReadings,
       up('web', { delayMs: 120_000 }),
       // The new VM was never provisioned: it is removed, as vagrant removes one whose first up is interrupted.
@@ -349,7 +349,7 @@ describe('health checks and secrets', () => {
     const result = await sandbox.make(['create-docker', 'NAME=web']);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toContain('web did not come up: libvirt paused the VM (ioerror: a disk I/O error, most often a full disk under the storage pool). vmlab stopped vagrant');
+    expect(result.stderr).toContain('web did not come up: libvirt paused the VM (I/O error): a disk write failed, most often because the disk under the storage pool is full. vmlab stopped vagrant');
     expect(result.stderr).toContain('removed the new VM; it stays declared in lab.yaml');
     expect(result.stderr).toMatch(/See why in \/var\/log\/libvirt\/qemu\/vmlab-\w+-web\.log\. Once the cause is fixed: make create-docker NAME=web/);
     expect(await sandbox.readLab()).toContain('web:');
@@ -362,13 +362,13 @@ describe('health checks and secrets', () => {
       libvirtUp,
       domainList([['vmlab-lab-solo', 'shut off']], true),
       dominfo('vmlab-lab-solo', 1, 1024, 'shut off'),
-      { tool: 'virsh', args: [...URI, 'domstate', 'vmlab-lab-solo', '--reason'], stdout: 'paused (ioerror)\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'domstate', 'vmlab-lab-solo', '--reason'], stdout: 'paused (I/O error)\n', repeat: true },
       ...hostReadings,
       up('solo', { delayMs: 120_000 }),
     ]);
     const result = await sandbox.make(['start', 'NAME=solo']);
     expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toContain('solo did not come up: libvirt paused the VM (ioerror: a disk I/O error, most often a full disk under the storage pool). vmlab stopped vagrant');
+    expect(result.stderr).toContain('solo did not come up: libvirt paused the VM (I/O error): a disk write failed, most often because the disk under the storage pool is full. vmlab stopped vagrant');
     expect(result.stderr).toContain('the VM is left as it is');
     expect(result.stderr).toContain('Once the cause is fixed, let it go on where it stopped: virsh -c qemu:///system resume vmlab-lab-solo; or remove it: make delete NAME=solo YES=1');
     expect(await vagrantCalls()).toEqual([]);

@@ -7,7 +7,8 @@ const readings = (...texts: (string | undefined)[]) => texts.map((text) => (text
 
 describe('virsh domstate --reason', () => {
   it('splits the state from its reason, and copes with a state without one', () => {
-    expect(reading('paused (ioerror)')).toEqual({ state: 'paused', reason: 'ioerror' });
+    // As virsh prints them (seen on a real VM whose pool filled up in its first boot).
+    expect(reading('paused (I/O error)')).toEqual({ state: 'paused', reason: 'I/O error' });
     expect(reading('shut off (crashed)')).toEqual({ state: 'shut off', reason: 'crashed' });
     expect(reading('running')).toEqual({ state: 'running', reason: '' });
     expect(parseDomstateReason('\n\n')).toBeUndefined();
@@ -21,11 +22,11 @@ describe('a domain that stalls while vagrant brings it up', () => {
   });
 
   it('a pause is a stall once it lasts three readings, with libvirt reason and what an I/O error usually means', () => {
-    expect(stalled(readings('running (booted)', 'paused (ioerror)', 'paused (ioerror)'))).toBeUndefined();
-    expect(stalled(readings('running (booted)', 'paused (ioerror)', 'paused (ioerror)', 'paused (ioerror)'))).toEqual({
+    expect(stalled(readings('running (booted)', 'paused (I/O error)', 'paused (I/O error)'))).toBeUndefined();
+    expect(stalled(readings('running (booted)', 'paused (I/O error)', 'paused (I/O error)', 'paused (I/O error)'))).toEqual({
       state: 'paused',
-      reason: 'ioerror',
-      message: 'libvirt paused the VM (ioerror: a disk I/O error, most often a full disk under the storage pool)',
+      reason: 'I/O error',
+      message: 'libvirt paused the VM (I/O error): a disk write failed, most often because the disk under the storage pool is full',
     });
     // KVM's emulation failure pauses the guest too; any reason but "starting up" counts.
     expect(stalled(readings('paused (unknown)', 'paused (unknown)', 'paused (unknown)'))?.message).toBe('libvirt paused the VM (unknown)');
