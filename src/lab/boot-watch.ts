@@ -10,7 +10,8 @@ import type { Context } from '../context.js';
  *
  * So while vagrant brings a machine up, vmlab reads the domain's state every few seconds and, once
  * the domain has stayed paused, crashed or stopped (after it ran) for several readings in a row, stops
- * vagrant and reports libvirt's reason. The domain is left as it is, for inspection.
+ * vagrant and reports libvirt's reason. What becomes of the domain is the caller's decision: converge
+ * (commands/up.ts) removes a new VM that stalled in its first boot and leaves an existing one as it is.
  */
 
 export const BOOT_POLL_MS = 2000;
