@@ -177,7 +177,7 @@ bench: $(CLI) ## speed against the raw tools on real VMs (about 20 min); writes 
 lint: node_modules/.installed ## type-check and shellcheck the scripts
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
 	@node_modules/.bin/tsc -p tsconfig.test.json
-	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/lab/*.sh scripts/image/*.sh scripts/image/lib/*.sh; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/features/*.sh scripts/features/lib/*.sh scripts/lab/*.sh scripts/image/*.sh scripts/image/lib/*.sh scripts/image/guest/vmlab-identity scripts/image/guest/vmlab-growroot; \
 	 else echo '*** shellcheck not installed: scripts not checked (apt-get install shellcheck) ***' >&2; fi
 
 clean: ## remove the built CLI (not your lab, not your images)

@@ -20,7 +20,7 @@
 #   The disk is a raw file with an MBR partition table and ONE ext4 partition
 #   starting at 1 MiB; the syslinux MBR code sits in sector 0 and EXTLINUX in
 #   the partition's boot sector. The box therefore looks like any ordinary
-#   cloud image (growpart, virt-sysprep, libguestfs all understand it).
+#   cloud image (virt-sysprep and libguestfs understand it).
 #   It is built without partition-aware loop devices or NBD, because some
 #   build hosts (including container-like CI kernels) have neither
 #   `losetup -P` partition nodes nor qemu-nbd:
@@ -35,7 +35,7 @@
 #       set to the partition offset (2048 sectors) by hand - the boot code adds
 #       it to every sector address it reads.
 #   This works identically on an ordinary laptop. The guest grows the
-#   partition and the filesystem at boot (growpart + resize2fs), so
+#   partition and the filesystem at boot (guest/vmlab-growroot), so
 #   vagrant-libvirt's machine_virtual_size just works.
 #
 # Temporary files live in a private directory under --workdir, removed on
@@ -48,6 +48,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/builder.sh"
 
 readonly TOTAL_STEPS=6
+GUEST_FILES="$(dirname "${BASH_SOURCE[0]}")/guest"
+readonly GUEST_FILES
 readonly PART_START_SECTORS=2048            # 1 MiB
 readonly PART_START_BYTES=$((PART_START_SECTORS * 512))
 
@@ -196,7 +198,7 @@ packages=(
 	linux-image-cloud-amd64 initramfs-tools
 	systemd-sysv systemd-resolved dbus
 	openssh-server sudo qemu-guest-agent ca-certificates
-	cloud-guest-utils fdisk e2fsprogs
+	fdisk e2fsprogs
 	iproute2 iputils-ping netbase procps less
 )
 include=$(
@@ -266,92 +268,66 @@ ClientIdentifier=mac
 EOF
 ln -sfn ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 
-# SSH: only ed25519 and ecdsa host keys, generated at first boot (an RSA key
-# costs ~25 s under software emulation).
+# SSH: one ed25519 host key, generated at first boot (an RSA key costs ~25 s
+# under software emulation, an ECDSA one several more; Vagrant's net-ssh
+# speaks ed25519).
 cat >"$rootfs/etc/ssh/sshd_config.d/10-vmlab.conf" <<'EOF'
 HostKey /etc/ssh/ssh_host_ed25519_key
-HostKey /etc/ssh/ssh_host_ecdsa_key
 UseDNS no
 EOF
 cat >"$rootfs/etc/systemd/system/vmlab-ssh-hostkeys.service" <<'EOF'
 [Unit]
-Description=Generate SSH host keys (ed25519, ecdsa)
+Description=Generate the SSH host key (ed25519)
 Before=ssh.service
-ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key
-ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'for t in ed25519 ecdsa; do f=/etc/ssh/ssh_host_$${t}_key; if [ ! -s "$$f" ]; then rm -f "$$f" "$$f.pub"; ssh-keygen -q -t "$$t" -N "" -f "$$f"; fi; done'
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 WantedBy=ssh.service
 EOF
 
-# Root filesystem grows to fill the disk at boot (every boot; a no-op when
-# there is nothing to grow).
-cat >"$rootfs/usr/local/sbin/vmlab-growroot" <<'EOF'
-#!/bin/sh
-# Grow the partition holding / and its ext4 filesystem to fill the disk.
-set -eu
-dev=$(readlink -f "$(findmnt -nvo SOURCE /)")
-name=${dev##*/}
-sys=/sys/class/block/$name
-if [ -r "$sys/partition" ]; then
-	part=$(cat "$sys/partition")
-	disk=/dev/$(basename "$(readlink -f "$sys/..")")
-	rc=0
-	msg=$(growpart "$disk" "$part" 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		case $msg in
-		NOCHANGE*) ;;
-		*) echo "$msg" >&2; exit 1 ;;
-		esac
-	else
-		echo "$msg"
-	fi
-fi
-resize2fs "$dev"
-EOF
-chmod 0755 "$rootfs/usr/local/sbin/vmlab-growroot"
-cat >"$rootfs/etc/systemd/system/vmlab-growroot.service" <<'EOF'
-[Unit]
-Description=Grow root partition and filesystem to fill the disk
-After=local-fs.target
+# Identity: the host name and the vagrant user's SSH key that vmlab chose
+# for this machine arrive as systemd credentials in SMBIOS OEM strings and
+# are applied before sshd starts (guest/vmlab-identity), so no first-boot SSH
+# round trip is needed.
+install -m 0755 "$GUEST_FILES/vmlab-identity" "$rootfs/usr/local/sbin/vmlab-identity"
+install -d -m 0755 "$rootfs/var/lib/vmlab"
+install -m 0644 "$GUEST_FILES/vmlab-identity.service" "$rootfs/etc/systemd/system/vmlab-identity.service"
 
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/vmlab-growroot
-
-[Install]
-WantedBy=multi-user.target
-EOF
+# The root file system grows to fill the disk at boot (guest/vmlab-growroot).
+install -m 0755 "$GUEST_FILES/vmlab-growroot" "$rootfs/usr/local/sbin/vmlab-growroot"
+install -m 0644 "$GUEST_FILES/vmlab-growroot.service" "$rootfs/etc/systemd/system/vmlab-growroot.service"
 
 # fstab
 root_uuid=$(cat /proc/sys/kernel/random/uuid)
 cat >"$rootfs/etc/fstab" <<EOF
 # <file system>	<mount point>	<type>	<options>	<dump>	<pass>
-UUID=$root_uuid	/	ext4	defaults,errors=remount-ro	0	1
+UUID=$root_uuid	/	ext4	defaults,errors=remount-ro,noinit_itable	0	1
 EOF
 
 # Boot loader configuration (EXTLINUX, installed in step 4). /vmlinuz and
-# /initrd.img are the symlinks the kernel packages keep up to date.
+# /initrd.img are the symlinks the kernel packages keep up to date. No prompt
+# (hold Shift for the menu with the previous kernel); "quiet", because every
+# kernel message written to the 115200 baud serial console costs boot time.
 [[ -e $rootfs/vmlinuz && -e $rootfs/initrd.img ]] ||
 	die "kernel symlinks /vmlinuz and /initrd.img missing in the root filesystem"
 mkdir -p "$rootfs/boot/extlinux"
 cat >"$rootfs/boot/extlinux/extlinux.conf" <<EOF
 SERIAL 0 115200
-PROMPT 1
+PROMPT 0
 TIMEOUT 10
 DEFAULT debian
 LABEL debian
 	LINUX /vmlinuz
 	INITRD /initrd.img
-	APPEND root=UUID=$root_uuid ro console=tty0 console=ttyS0,115200n8
+	APPEND root=UUID=$root_uuid ro quiet console=tty0 console=ttyS0,115200n8
 LABEL debian-old
 	LINUX /vmlinuz.old
 	INITRD /initrd.img.old
-	APPEND root=UUID=$root_uuid ro console=tty0 console=ttyS0,115200n8
+	APPEND root=UUID=$root_uuid ro quiet console=tty0 console=ttyS0,115200n8
 EOF
 
 # vagrant user: passwordless sudo, Vagrant's insecure public key(s).
@@ -373,7 +349,7 @@ chroot "$rootfs" visudo -cq -f /etc/sudoers.d/vagrant || die "invalid sudoers fi
 
 # Services.
 chroot "$rootfs" systemctl enable --quiet systemd-networkd.service \
-	systemd-resolved.service vmlab-ssh-hostkeys.service vmlab-growroot.service
+	systemd-resolved.service vmlab-ssh-hostkeys.service vmlab-growroot.service vmlab-identity.service
 chroot "$rootfs" systemctl mask --quiet e2scrub_reap.service \
 	apt-daily.timer apt-daily-upgrade.timer
 

@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
+import { removeMachineKey } from '../lab/machine-keys.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import type { LabFile } from '../lab/lab-file.js';
 import { loadWorkspace, resolveMachines, syncVagrantfile, updateLab, type Workspace } from '../lab/workspace.js';
@@ -30,6 +31,7 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   await new Vagrant(context.runner, context.labDir).run(vagrantArgs.destroy(name), { interactive: true });
 
   if (!context.dryRun) await removeLeftovers(context, domain);
+  await removeMachineKey(context, domain);
   const remaining = await updateLab(context, (labFile) => (labFile.machine(name) ? labFile.withoutMachine(name) : labFile));
   if (!context.dryRun) await removeCloneImage(context, workspace, name, remaining);
   await removeIdleLabNetworks(context, remaining.lab);

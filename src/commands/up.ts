@@ -13,6 +13,7 @@ import { planLab, upToDate, type Plan, type Step } from '../lab/converge.js';
 import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/healthchecks.js';
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
+import { prepareMachineKeys } from '../lab/machine-keys.js';
 import { usedNetworks } from '../lab/networks.js';
 import { runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -132,6 +133,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     await buildImage(context, image, { force: false, background: false });
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
+  await prepareMachineKeys(context, creating.map((step) => step.machine));
   const saved = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);

@@ -15,6 +15,13 @@ import { planBuild, registerBox } from './register-box.js';
 /** Bump when the way images are built changes: every image's digest changes with it. */
 export const BUILDER_VERSION = '1';
 const BUILDER_SCRIPT = 'scripts/image/build-base-box.sh';
+/** The files the builder installs into the guest as they are. */
+const GUEST_FILES = ['vmlab-identity', 'vmlab-identity.service', 'vmlab-growroot', 'vmlab-growroot.service'].map((name) => `scripts/image/guest/${name}`);
+/**
+ * What a base image carries beyond a role's features, recorded with its features so that role images and
+ * exports inherit it: vmlab-identity applies the SSH key and host name vmlab passes in SMBIOS at boot.
+ */
+export const BASE_GUEST_FEATURES = ['vmlab-identity'];
 
 type DebootstrapSource = Extract<ImageSource, { type: 'debootstrap' }>;
 
@@ -34,7 +41,8 @@ export async function resolveMirror(source: DebootstrapSource): Promise<string> 
 export async function baseInputDigest(context: Context, image: DefinedImage, mirror: string): Promise<string> {
   const script = await readFile(path.join(context.projectRoot, BUILDER_SCRIPT), 'utf8');
   const builderLib = await readFile(path.join(context.projectRoot, 'scripts/image/lib/builder.sh'), 'utf8');
-  return createHash('sha256').update(JSON.stringify({ BUILDER_VERSION, definition: image.text, script, builderLib, mirror })).digest('hex');
+  const guest = await Promise.all(GUEST_FILES.map((file) => readFile(path.join(context.projectRoot, file), 'utf8')));
+  return createHash('sha256').update(JSON.stringify({ BUILDER_VERSION, definition: image.text, script, builderLib, guest, mirror })).digest('hex');
 }
 
 /**
@@ -72,6 +80,7 @@ export async function buildDebootstrapImage(context: Context, image: DefinedImag
       source: `${source.type} ${source.distro} ${source.suite}`,
       virtualSizeBytes: source.size * 2 ** 30,
       inputDigest: digest,
+      features: BASE_GUEST_FEATURES,
       log,
     });
   } finally {

@@ -47,6 +47,8 @@ export interface FinishedBox {
   log: BuildLog;
   /** For a role image: its role, its parent and the features baked into it. */
   lineage?: { kind: 'role' | 'custom'; role: string | null; parent: string | null; features: string[] };
+  /** For a base image: what it carries beyond any role's features (BASE_GUEST_FEATURES). */
+  features?: string[];
 }
 
 /**
@@ -78,7 +80,7 @@ export async function registerBox(
     virtualSizeBytes: finished.virtualSizeBytes,
     sha256,
     inputDigest: finished.inputDigest,
-    features: finished.lineage?.features ?? [],
+    features: finished.lineage?.features ?? finished.features ?? [],
     file: plan.file,
     box: plan.box,
     boxVersion: plan.version,

@@ -33,8 +33,11 @@ export interface ResolvedMachine {
   hosts: string[];
 }
 
+/** vmlab's images are Vagrant boxes named vmlab/<image>. */
+export const IMAGE_BOX_PREFIX = 'vmlab/';
+
 export function boxName(image: string): string {
-  return `vmlab/${image}`;
+  return `${IMAGE_BOX_PREFIX}${image}`;
 }
 
 export function domainPrefix(lab: Lab): string {
@@ -66,12 +69,14 @@ export function resolveMachine(
   spec: MachineSpec,
   roles: Map<string, Role>,
   imageFeatures: ImageFeatures,
-  context: { labDir: string; addresses?: MachineAddress[] } = { labDir: '.' },
+  context: { labDir: string; addresses?: MachineAddress[]; builtFrom?: ReadonlyMap<string, string> } = { labDir: '.' },
 ): ResolvedMachine {
   const role = requireRole(roles, spec.role);
   const addresses = context.addresses ?? labNetworks(lab).addresses;
   const address = addresses.find((entry) => entry.machine === name);
-  const image = spec.image ?? role.image;
+  // A VM stands on the image it was made from, whatever the role prefers now (the base role's image was
+  // debian-12 before it had one of its own).
+  const image = context.builtFrom?.get(name) ?? spec.image ?? role.image;
   const contained = imageFeatures(image);
   return {
     name,
@@ -95,9 +100,15 @@ export function resolveMachine(
   };
 }
 
-export function resolveLab(lab: Lab, roles: Map<string, Role>, imageFeatures: ImageFeatures, labDir = '.'): ResolvedMachine[] {
+export function resolveLab(
+  lab: Lab,
+  roles: Map<string, Role>,
+  imageFeatures: ImageFeatures,
+  labDir = '.',
+  builtFrom: ReadonlyMap<string, string> = new Map(),
+): ResolvedMachine[] {
   const { addresses } = labNetworks(lab);
-  return Object.entries(lab.machines).map(([name, spec]) => resolveMachine(lab, name, spec, roles, imageFeatures, { labDir, addresses }));
+  return Object.entries(lab.machines).map(([name, spec]) => resolveMachine(lab, name, spec, roles, imageFeatures, { labDir, addresses, builtFrom }));
 }
 
 export function requireMachine(lab: Lab, name: string): MachineSpec {

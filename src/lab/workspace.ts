@@ -12,6 +12,8 @@ import type { Role } from '../roles/role-schema.js';
 import { loadTemplate, renderVagrantfile } from '../vagrantfile/render-vagrantfile.js';
 import { buildVagrantfileView } from '../vagrantfile/vagrantfile-view.js';
 import { LabFile } from './lab-file.js';
+import { readMachineKeys } from './machine-keys.js';
+import { readBuiltImages } from './vagrant-machines.js';
 import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
 
 /** The lab as the commands see it: roles, lab.yaml, and the driver in force. */
@@ -20,6 +22,8 @@ export interface Workspace {
   labFile: LabFile;
   driver: DriverDecision;
   images: RegistryIndex;
+  /** The image each existing VM was made from, by machine name (vagrant-machines.ts). */
+  builtFrom: ReadonlyMap<string, string>;
 }
 
 export async function loadWorkspace(context: Context): Promise<Workspace> {
@@ -28,7 +32,8 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   await checkProvisionScripts(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
-  return { roles, labFile, driver, images: await new Registry(context.home).read() };
+  const [images, builtFrom] = await Promise.all([new Registry(context.home).read(), readBuiltImages(context.labDir)]);
+  return { roles, labFile, driver, images, builtFrom };
 }
 
 /** lab.yaml as messages name it: relative to where the user is, or absolute when it lies elsewhere. */
@@ -56,16 +61,18 @@ export function resolveMachines(workspace: Workspace, labFile = workspace.labFil
     const record = workspace.images.images[image];
     return record ? new Set(record.features) : fromRoles(image);
   };
-  return resolveLab(labFile.lab, workspace.roles, imageFeatures, path.dirname(labFile.file));
+  return resolveLab(labFile.lab, workspace.roles, imageFeatures, path.dirname(labFile.file), workspace.builtFrom);
 }
 
 export async function renderWorkspace(context: Context, workspace: Workspace, labFile = workspace.labFile): Promise<string> {
-  const view = buildVagrantfileView(resolveMachines(workspace, labFile), {
+  const machines = resolveMachines(workspace, labFile);
+  const view = buildVagrantfileView(machines, {
     labFile: 'lab.yaml',
     driver: workspace.driver.driver,
     pool: context.pool,
     labDir: context.labDir,
     projectRoot: context.projectRoot,
+    keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { MachineKey } from '../lab/machine-keys.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
 
 /** Everything the template needs, already decided: the template holds no logic. */
@@ -10,6 +11,13 @@ export interface VagrantfileView {
 export interface MachineView {
   name: string;
   box: string;
+  /** Set by Vagrant after boot (one SSH round trip) only for a machine without a vmlab identity. */
+  hostname: string | null;
+  /**
+   * The machine's own SSH key and the SMBIOS OEM strings that hand its public half and its host name to
+   * the guest before its first boot (the image's vmlab-identity unit); null: Vagrant swaps its insecure key.
+   */
+  identity: { privateKeyPath: string; oemStrings: string[] } | null;
   driver: 'kvm' | 'qemu';
   /** The libvirt storage pool of the box volume and the VM's disk (vmlab reads the same one). */
   storagePool: string;
@@ -48,6 +56,8 @@ export interface ViewOptions {
   labDir: string;
   /** Where scripts/ lives (for the hosts script). */
   projectRoot: string;
+  /** The machines' own SSH keys, by domain (machine-keys.ts); a machine without one keeps Vagrant's swap. */
+  keys?: ReadonlyMap<string, MachineKey>;
 }
 
 const FEATURE_LIB_IN_GUEST = '/tmp/vmlab-feature-lib.sh';
@@ -75,12 +85,26 @@ function relativeTo(dir: string, file: string): string {
 
 export const MANAGEMENT_NETWORK = { name: 'vmlab-mgmt', address: '192.168.123.0/24' };
 
+/** A systemd credential in an SMBIOS OEM string: PID 1 imports it into /run/credentials/@system (smbios-type-11(7)). */
+function credential(name: string, value: string): string {
+  return `io.systemd.credential:${name}=${value}`;
+}
+
+function identityView(machine: ResolvedMachine, key: MachineKey | undefined): Pick<MachineView, 'hostname' | 'identity'> {
+  if (!key) return { hostname: machine.name, identity: null };
+  return {
+    hostname: null,
+    identity: { privateKeyPath: key.privateKey, oemStrings: [credential('vmlab.hostname', machine.name), credential('vmlab.authorized-key', key.publicKey)] },
+  };
+}
+
 export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewOptions): VagrantfileView {
   return {
     labFile: options.labFile,
     machines: machines.map((machine) => ({
       name: machine.name,
       box: machine.box,
+      ...identityView(machine, options.keys?.get(machine.domain)),
       driver: options.driver,
       storagePool: options.pool ?? 'default',
       domainPrefix: machine.domainPrefix,

@@ -170,7 +170,7 @@ const rows: Row[] = [
     code: 1,
     message: /image golden already exists \(custom, export of web.*\n.*make export NAME=web TARGET=golden FORCE=1/,
   },
-  { case: 'deleting an image with children', args: ['image-rm', 'IMAGE=debian-12', 'YES=1'], code: 1, message: /image debian-12 has child images: docker\n.*make image-rm IMAGE=docker YES=1/ },
+  { case: 'deleting an image with children', args: ['image-rm', 'IMAGE=debian-12', 'YES=1'], code: 1, message: /image debian-12 has child images: base, docker\n.*make image-rm IMAGE=base YES=1/ },
 
   // The host: libvirtd stopped, vagrant missing.
   { case: 'libvirtd stopped (create)', args: ['create-docker', 'NAME=web2'], plan: libvirtDown, code: 1, message: /libvirtd is not reachable at qemu:\/\/\/system: failed to connect to the hypervisor\n.*make setup/ },

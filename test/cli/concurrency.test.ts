@@ -131,7 +131,7 @@ describe('four vmlab processes at once', { skip: process.getuid?.() !== 0 }, () 
 
     // The registry validates, lists each image once, each with exactly its one box file; no work folder is left.
     const index = await readIndex(sandbox.home);
-    expect(Object.keys(index.images).sort()).toEqual(['debian-12', 'docker', ...IMAGES]);
+    expect(Object.keys(index.images).sort()).toEqual(['base', 'debian-12', 'docker', ...IMAGES]);
     const text = await readFile(path.join(sandbox.home, 'images/index.json'), 'utf8');
     for (const image of IMAGES) {
       expect(text.match(new RegExp(`"name": "${image}"`, 'g'))?.length, image).toBe(1);

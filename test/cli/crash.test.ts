@@ -82,7 +82,7 @@ describe('a queue worker killed with SIGKILL during each step of a role image bu
    * plain make build clears the killed build's work folder, builds and registers the image in a new job.
    */
   async function expectInterruptedThenRetried(id: string, worker: number, workDir: string): Promise<void> {
-    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['debian-12', 'docker']);
+    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['base', 'debian-12', 'docker']);
     expect(existsSync(path.join(sandbox.home, 'images/crash'))).toBe(false);
     const images = JSON.parse((await sandbox.make(['images', 'JSON=1'], env)).stdout) as { name: string }[];
     expect(images.map((image) => image.name)).not.toContain('crash');
@@ -254,7 +254,7 @@ describe('an export whose vmlab process is killed with SIGKILL during each step'
     }
 
     // Nothing registered, no box at FILE.
-    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['debian-12', 'docker']);
+    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['base', 'debian-12', 'docker']);
     expect(existsSync(path.join(sandbox.home, 'images/golden'))).toBe(false);
     expect(existsSync(file)).toBe(false);
 

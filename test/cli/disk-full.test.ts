@@ -49,7 +49,7 @@ describe('the disk full during an export', { skip: notRoot }, () => {
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toMatch(/error: not enough free space to export web: it needs about [\d.]+ GiB under \S+, [\d.]+ GiB is free/);
     expect(result.stderr).toContain('next: Free some space (make gc lists what vmlab can remove), or set VMLAB_HOME to a larger disk');
-    expect(Object.keys((await readIndex(home)).images).sort()).toEqual(['debian-12', 'docker']);
+    expect(Object.keys((await readIndex(home)).images).sort()).toEqual(['base', 'debian-12', 'docker']);
     expect(await readdir(path.join(home, 'tmp')).catch(() => [])).toEqual([]);
     expect(await sandbox.snapshot()).toEqual(before);
   });
@@ -62,7 +62,7 @@ describe('the disk full during an export', { skip: notRoot }, () => {
     expect(result.stderr).toMatch(new RegExp(`error: not enough free space for FILE=${file}: the box is \\d+ MiB, 0 MiB is free in ${share}`));
     expect(result.stderr).not.toContain('vmlab crashed');
     expect(await readdir(share)).toEqual([]);
-    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['debian-12', 'docker']);
+    expect(Object.keys((await readIndex(sandbox.home)).images).sort()).toEqual(['base', 'debian-12', 'docker']);
     expect(existsSync(path.join(sandbox.home, 'images/golden'))).toBe(false);
     expect(await readdir(path.join(sandbox.home, 'tmp')).catch(() => [])).toEqual([]);
     // With room again, the same export goes through.
@@ -84,7 +84,7 @@ describe('the disk full during an export', { skip: notRoot }, () => {
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).not.toContain('vmlab crashed');
     expect(result.stderr).toMatch(/^error: no space left on the device \(\S+\)\n  next: free some space \(make gc lists what vmlab can remove\), then retry$/m);
-    expect(Object.keys((await readIndex(home)).images).sort()).toEqual(['debian-12', 'docker']);
+    expect(Object.keys((await readIndex(home)).images).sort()).toEqual(['base', 'debian-12', 'docker']);
     expect(await readdir(path.join(home, 'tmp')).catch(() => [])).toEqual([]);
   });
 });

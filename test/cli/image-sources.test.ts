@@ -42,7 +42,7 @@ describe('base images from a qcow2 or a Vagrant box (VMLAB_IMAGES_DIR)', () => {
     const queue = JSON.parse((await sandbox.make(['queue', 'JSON=1'], env)).stdout) as { image: string; state: string; error: string }[];
     expect(queue).toEqual([expect.objectContaining({ image: 'cloud', state: 'failed', error: expect.stringContaining('sha256 mismatch') })]);
     const images = JSON.parse((await sandbox.cli(['images', '--json'], env)).stdout) as { name: string }[];
-    expect(images.map((image) => image.name)).toEqual(['debian-12', 'docker']);
+    expect(images.map((image) => image.name)).toEqual(['base', 'debian-12', 'docker']);
   });
 
   it('a missing source.path is refused, naming the file', async () => {
@@ -85,7 +85,7 @@ describe('base images from a qcow2 or a Vagrant box (VMLAB_IMAGES_DIR)', () => {
     await define('cloud', `  type: qcow2\n  path: disk.qcow2\n  sha256: '${DISK_SHA}'\n`);
     await writeFile(path.join(imagesDir, 'debian-12.yaml'), 'not: [valid');
     const result = await sandbox.cli(['build', 'nosuch'], env);
-    expect(result.stderr).toMatch(/Known images: cloud, debian-12, docker, ubuntu-24\.04/);
+    expect(result.stderr).toMatch(/Known images: base, cloud, debian-12, docker, ubuntu-24\.04/);
     const upToDate = await sandbox.cli(['build', 'debian-12'], env);
     expect(upToDate.stderr, upToDate.stderr).toContain('image debian-12 is up to date');
   });

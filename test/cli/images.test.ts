@@ -18,7 +18,7 @@ describe('the image registry through make', () => {
     expect(table.stdout).toMatch(/NAME\s+KIND\s+STATE\s+ROLE\s+PARENT\s+SIZE/);
     expect(table.stdout).toMatch(/docker\s+role\s+current\s+docker\s+debian-12\s+120 MiB\s+8 GiB/);
     const json = JSON.parse((await sandbox.make(['images', 'JSON=1'])).stdout) as { name: string }[];
-    expect(json.map((image) => image.name)).toEqual(['debian-12', 'docker']);
+    expect(json.map((image) => image.name)).toEqual(['base', 'debian-12', 'docker']);
   });
 
   it('build of an image whose inputs are unchanged says it is up to date and runs nothing', async () => {
@@ -28,15 +28,15 @@ describe('the image registry through make', () => {
     expect(await sandbox.calls()).toEqual([]);
   });
 
-  it('build ROLE=base builds the role image (the base image itself)', async () => {
+  it("build ROLE=base builds the base role's own image (debian-12 with its features)", async () => {
     const result = await sandbox.make(['build', 'ROLE=base']);
-    expect(result.stderr).toContain('image debian-12 is up to date');
+    expect(result.stderr).toContain('image base is up to date');
   });
 
   it.each([
-    { case: 'an unknown image', args: ['build', 'IMAGE=nosuch'], message: /unknown image "nosuch".*\n.*Known images: debian-12, docker, ubuntu-24\.04/ },
+    { case: 'an unknown image', args: ['build', 'IMAGE=nosuch'], message: /unknown image "nosuch".*\n.*Known images: base, debian-12, docker, ubuntu-24\.04/ },
     { case: 'no image or role', args: ['build'], message: /build needs IMAGE or ROLE/ },
-    { case: 'removing an image with children', args: ['image-rm', 'IMAGE=debian-12', 'YES=1'], message: /image debian-12 has child images: docker.*\n.*make image-rm IMAGE=docker YES=1/ },
+    { case: 'removing an image with children', args: ['image-rm', 'IMAGE=debian-12', 'YES=1'], message: /image debian-12 has child images: base, docker.*\n.*make image-rm IMAGE=base YES=1/ },
     { case: 'removing an unknown image', args: ['image-rm', 'IMAGE=nosuch', 'YES=1'], message: /unknown image "nosuch"/ },
     { case: 'removing without confirmation', args: ['image-rm', 'IMAGE=docker'], message: /not removing image docker: not confirmed/ },
   ])('$case is refused and changes nothing', async ({ args, message }) => {

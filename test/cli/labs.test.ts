@@ -55,7 +55,7 @@ describe('make plan', () => {
     const before = await sandbox.snapshot();
     const result = await sandbox.make(['plan']);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^a\s+trio\s+not created\s+create\s+not created: create from image debian-12$/m);
+    expect(result.stdout).toMatch(/^a\s+trio\s+not created\s+create\s+not created: create from image base$/m);
     expect(result.stdout).toMatch(/^b\s+trio\s+shut off\s+start\s+shut off: boot it$/m);
     expect(result.stdout).toMatch(/^c\s+trio\s+running\s+reconfigure\s+memory 512 -> 1024 MiB \(needs a halt: the VM restarts\)$/m);
     expect(result.stdout).toMatch(/^solo\s+-\s+running\s+nothing\s+running, as declared$/m);
@@ -88,7 +88,7 @@ describe('make up', () => {
     ]);
     const result = await sandbox.make(['up', 'GROUP=trio']);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toContain('a goes first: it creates the pool volume of box vmlab/debian-12, network vmlab-mgmt, network vmlab-lab-back; the others wait until it runs');
+    expect(result.stderr).toContain('a goes first: it creates the pool volume of box vmlab/base, network vmlab-mgmt, network vmlab-lab-back; the others wait until it runs');
     expect(result.stderr).toMatch(/a, b, c are up\./);
     const calls = (await sandbox.calls()).filter((call) => call.tool === 'vagrant' && call.args[0] === 'up');
     const [a, b, c] = ['a', 'b', 'c'].map((name) => calls.find((call) => call.args[1] === name)!) as [Call, Call, Call];

@@ -12,7 +12,7 @@ import { recipeChain, recipeDigest } from '../../src/images/image-graph.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
-const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname', 'tar'];
+const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname', 'tar', 'ssh-keygen'];
 
 export interface PlannedCall {
   tool: 'vagrant' | 'virsh' | 'qemu-img' | 'ip';
@@ -128,14 +128,16 @@ export class Sandbox {
 
   /**
    * A registry as a user has it after the first create: the base image (with the digest of its current
-   * inputs, so it counts as up to date), the docker role image, and a recorded KVM probe.
+   * inputs, so it counts as up to date), the base and docker role images, and a recorded KVM probe.
    */
   async seedImages(): Promise<void> {
     const context = { projectRoot: REPO, env: {} } as Context;
     const [base, docker] = await recipeChain(context, 'docker');
-    if (!base || !docker) throw new Error('the docker role image should stand on debian-12');
+    const baseRole = (await recipeChain(context, 'base'))[1];
+    if (!base || !docker || !baseRole) throw new Error('the docker and base role images should stand on debian-12');
     const digest = await recipeDigest(context, base, undefined);
     const dockerDigest = await recipeDigest(context, docker, digest);
+    const baseRoleDigest = await recipeDigest(context, baseRole, digest);
     const record = (name: string, extra: object) => ({
       name, kind: 'base', role: null, source: 'test', parent: null, created: '2026-11-20T10:00:00.000Z', sizeBytes: 120 * 2 ** 20,
       virtualSizeBytes: 8 * 2 ** 30, sha256: 'a'.repeat(64), inputDigest: digest, features: [], file: `${name}.box`,
@@ -144,8 +146,9 @@ export class Sandbox {
     const index = {
       version: 1,
       images: {
-        'debian-12': record('debian-12', {}),
-        docker: record('docker', { kind: 'role', role: 'docker', parent: 'debian-12', inputDigest: dockerDigest, features: ['essentials', 'docker'] }),
+        'debian-12': record('debian-12', { features: ['vmlab-identity'] }),
+        base: record('base', { kind: 'role', role: 'base', parent: 'debian-12', inputDigest: baseRoleDigest, features: ['vmlab-identity', 'essentials', 'guest-agent', 'time-sync'] }),
+        docker: record('docker', { kind: 'role', role: 'docker', parent: 'debian-12', inputDigest: dockerDigest, features: ['vmlab-identity', 'essentials', 'docker'] }),
       },
     };
     await mkdir(path.join(this.home, 'images'), { recursive: true });

@@ -27,9 +27,12 @@ const machine = (overrides: Partial<ResolvedMachine>): ResolvedMachine => ({
 
 const backend = { key: 'backend', libvirtName: 'vmlab-lab-backend', subnet: '10.20.0.0/24', hostAddress: '10.20.0.1', netmask: '255.255.255.0' };
 
-const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[] }[] = [
+const ownKey = new Map([['vmlab-lab-web', { privateKey: '/home/u/.vmlab/keys/vmlab-lab-web', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA vmlab-lab-web' }]]);
+
+const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[]; keys?: typeof ownKey }[] = [
   { name: 'empty-lab', driver: 'qemu', machines: [] },
   { name: 'one-docker-kvm', driver: 'kvm', machines: [machine({})] },
+  { name: 'own-key-and-smbios-identity', driver: 'qemu', machines: [machine({})], keys: ownKey },
   {
     name: 'two-machines-qemu-provisioned',
     driver: 'qemu',
@@ -72,10 +75,12 @@ const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[]
   },
 ];
 
+let REPO_TEMPLATE = '';
+
 /** Golden files: set UPDATE_GOLDEN=1 to rewrite them after an intended change, then review the diff. */
 describe('Vagrantfile rendering (golden files)', () => {
-  it.each(cases)('$name', async ({ name, driver, machines }) => {
-    const view = buildVagrantfileView(machines, { labFile: 'lab.yaml', driver, labDir: '/opt/vmlab', projectRoot: '/opt/vmlab' });
+  it.each(cases)('$name', async ({ name, driver, machines, keys }) => {
+    const view = buildVagrantfileView(machines, { labFile: 'lab.yaml', driver, labDir: '/opt/vmlab', projectRoot: '/opt/vmlab', keys });
     const text = renderVagrantfile(await loadTemplate(REPO), view);
     const golden = path.join(REPO, 'test/golden', `${name}.Vagrantfile`);
     if (process.env.UPDATE_GOLDEN) await writeFile(golden, text);
@@ -87,6 +92,23 @@ describe('Vagrantfile rendering (golden files)', () => {
     const text = renderVagrantfile(await loadTemplate(REPO), buildVagrantfileView(machines, { labFile: 'lab.yaml', driver: 'kvm', pool: 'fast-ssd', labDir: '/x', projectRoot: '/x' }));
     expect(text).toContain("libvirt.storage_pool_name = 'fast-ssd'");
     expect(text).not.toContain("storage_pool_name = 'default'");
+  });
+
+  it("a machine with its own key: no key swap, no hostname round trip; both reach the guest in SMBIOS", async () => {
+    const render = (keys?: typeof ownKey) =>
+      renderVagrantfile(REPO_TEMPLATE, buildVagrantfileView([machine({})], { labFile: 'lab.yaml', driver: 'qemu', labDir: '/x', projectRoot: '/x', keys }));
+    REPO_TEMPLATE = await loadTemplate(REPO);
+    const own = render(ownKey);
+    expect(own).toContain('machine.ssh.insert_key = false');
+    expect(own).toContain("machine.ssh.private_key_path = '/home/u/.vmlab/keys/vmlab-lab-web'");
+    expect(own).toContain("'io.systemd.credential:vmlab.authorized-key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA vmlab-lab-web'");
+    expect(own).toContain("'io.systemd.credential:vmlab.hostname=web'");
+    expect(own).not.toContain('machine.vm.hostname');
+    // A machine made before (no key of its own): Vagrant swaps its insecure key and sets the hostname, as before.
+    const legacy = render();
+    expect(legacy).toContain("machine.vm.hostname = 'web'");
+    expect(legacy).not.toContain('insert_key');
+    expect(legacy).not.toContain('oem strings');
   });
 
   it('says it is generated and must not be edited', async () => {
