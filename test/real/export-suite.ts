@@ -75,7 +75,7 @@ export function exportSuite(): void {
       process.stderr.write(`[measure] export of src (running, halt and restart included): ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
       expect(result.all).toMatch(/exporting src to image golden: step 3\/5 compress disk: \d+%/);
       const golden = (await lab.images()).find((image) => image.name === 'golden');
-      expect(golden).toMatchObject({ kind: 'custom', parent: 'debian-12', role: 'base' });
+      expect(golden).toMatchObject({ kind: 'custom', parent: 'base', role: 'base' });
       const sha = (await execa('sha256sum', [file])).stdout.split(' ')[0];
       expect(sha).toBe((golden as unknown as { sha256: string }).sha256);
       expect((await execa('tar', ['-tf', file])).stdout.split('\n').sort()).toEqual(['Vagrantfile', 'box.img', 'metadata.json', 'vmlab.json']);
@@ -103,7 +103,7 @@ export function exportSuite(): void {
     it('image-import registers the shared box file as another image', async () => {
       const result = await lab.make(['image-import', `FILE=${path.join(lab.root, 'golden.box')}`, 'TARGET=golden-imported']);
       expect(result.exitCode, result.all).toBe(0);
-      expect((await lab.images()).find((image) => image.name === 'golden-imported')).toMatchObject({ kind: 'custom', parent: 'debian-12' });
+      expect((await lab.images()).find((image) => image.name === 'golden-imported')).toMatchObject({ kind: 'custom', parent: 'base' });
       expect((await lab.make(['image-rm', 'IMAGE=golden-imported', 'YES=1'])).exitCode).toBe(0);
     }, 600_000);
 
@@ -159,12 +159,12 @@ export function exportSuite(): void {
       const list = JSON.parse((await lab.make(['snapshot', 'NAME=twin', 'ACTION=list', 'JSON=1'])).stdout) as { name: string; state: string }[];
       expect(list).toEqual([expect.objectContaining({ name: 'halted', state: 'shutoff' })]);
       const tree = await lab.make(['images', 'TREE=1']);
-      expect(tree.stdout).toMatch(/debian-12 +base[^\n]*\n└─ golden +custom[^\n]*\n {3}└─ clone-twin +custom[^\n]*machines: twin\n {6}└─ killed +custom/);
+      expect(tree.stdout).toMatch(/debian-12 +base[^\n]*\n└─ base +role[^\n]*\n {3}└─ golden +custom[^\n]*\n {6}└─ clone-twin +custom[^\n]*machines: twin\n {9}└─ killed +custom/);
       expect((await lab.make(['image-rm', 'IMAGE=killed', 'YES=1'])).exitCode).toBe(0);
       const removed = await lab.make(['delete', 'NAME=twin', 'YES=1']);
       expect(removed.exitCode, removed.all?.slice(-2000)).toBe(0);
       expect(await lab.virsh(['list', '--all', '--name'])).not.toContain(lab.domain('twin'));
-      expect((await lab.images()).map((image) => image.name).sort()).toEqual(['debian-12', 'golden']);
+      expect((await lab.images()).map((image) => image.name).sort()).toEqual(['base', 'debian-12', 'golden']);
     }, 600_000);
 
     it('gc lists planted orphans, removes them with YES=1, and nothing else', async () => {

@@ -23,7 +23,7 @@ export function labsSuite(): void {
       // A role with its own image, as a k8s cluster's nodes have: the base role's features baked in by the
       // image build (a chroot, no VM), so that the three VMs boot ready instead of each installing them.
       const base = await readFile(path.join(lab.project, 'roles', 'base.yaml'), 'utf8');
-      await writeFile(path.join(lab.project, 'roles', 'node.yaml'), base.replace(/^image: debian-12$/m, 'image: node').replace(/^description: .*$/m, 'description: "A lab node, the base role in its own image"'));
+      await writeFile(path.join(lab.project, 'roles', 'node.yaml'), base.replace(/^image: base$/m, 'image: node').replace(/^description: .*$/m, 'description: "A lab node, the base role in its own image"'));
       await writeFile(path.join(lab.labDir, 'token.sh'), '#!/bin/sh\nset -eu\nprintf %s "$TOKEN" | sha256sum | cut -d" " -f1 > /root/token.sha256\n');
       labText = [
         `name: ${lab.id}`,
@@ -83,15 +83,20 @@ export function labsSuite(): void {
       }
     }, 600_000);
 
-    it("Vagrant's insecure key was replaced at first up: each machine has its own key, readable by its owner only", async () => {
+    it("each machine has its own key, made on the host and readable by its owner only; Vagrant's insecure key never logs in", async () => {
+      const keys = new Set<string>();
       for (const name of names) {
         const config = await execa('vagrant', ['ssh-config', name], { cwd: lab.labDir, env: { ...lab.env, VAGRANT_CHECKPOINT_DISABLE: '1' }, reject: false });
         expect(config.exitCode, config.stderr).toBe(0);
         const identity = /^\s*IdentityFile\s+(\S+)$/m.exec(config.stdout)?.[1]?.replace(/^"|"$/g, '') ?? '';
-        expect(identity).toBe(path.join(lab.labDir, '.vagrant', 'machines', name, 'libvirt', 'private_key'));
+        expect(identity).toBe(path.join(lab.env.VMLAB_HOME!, 'keys', lab.domain(name)));
         expect(config.stdout).not.toContain('insecure_private_key');
         expect((await stat(identity)).mode & 0o077).toBe(0);
+        const key = (await readFile(`${identity}.pub`, 'utf8')).trim();
+        expect(await ssh(name, 'cat ~/.ssh/authorized_keys')).toBe(key);
+        keys.add(key);
       }
+      expect(keys.size).toBe(names.length);
     }, 300_000);
 
     it('the secret reached its provision script, and is in no file of the lab, the registry or the logs', async () => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -47,9 +47,18 @@ export function lifecycleSuite(): void {
       expect(result.stderr).toContain('Error 7');
     }, 300_000);
 
-    it('the base role features ran at first boot', async () => {
-      const result = await lab.make(['ssh', `NAME=${machine}`, 'CMD=command -v jq curl && systemctl is-enabled qemu-guest-agent systemd-timesyncd']);
+    it("the base role's features are baked into its image, and the VM has its own SSH key and host name from the host", async () => {
+      const result = await lab.make(['ssh', `NAME=${machine}`, 'CMD=command -v jq curl && systemctl is-enabled qemu-guest-agent systemd-timesyncd && cat ~/.ssh/authorized_keys && hostname']);
       expect(result.exitCode, result.all).toBe(0);
+      const key = (await readFile(path.join(lab.env.VMLAB_HOME!, 'keys', `${lab.domain(machine)}.pub`), 'utf8')).trim();
+      const lines = result.stdout.trim().split('\n');
+      // authorized_keys holds this machine's key alone (not Vagrant's insecure key), then the host name.
+      expect(lines.slice(-2)).toEqual([key, machine]);
+      expect((await stat(path.join(lab.env.VMLAB_HOME!, 'keys', lab.domain(machine)))).mode & 0o077).toBe(0);
+      // Nothing is provisioned at first boot: the Vagrantfile gives the machine no provisioner.
+      expect(await readFile(path.join(lab.labDir, 'Vagrantfile'), 'utf8')).not.toContain('machine.vm.provision');
+      const images = (await lab.images()).map((image) => [image.name, image.kind]);
+      expect(images).toEqual([['base', 'role'], ['debian-12', 'base']]);
     }, 300_000);
 
     it('list shows the running VM with its IP, from libvirt', async () => {
@@ -102,15 +111,21 @@ export function lifecycleSuite(): void {
       expect(removed.exitCode, removed.all).toBe(0);
     }, 1_200_000);
 
-    it('image-rm removes the box and leaves no pool volume of it', async () => {
-      const record = (await lab.images())[0]!;
-      const result = await lab.make(['image-rm', 'IMAGE=debian-12', 'YES=1']);
-      expect(result.exitCode, result.all).toBe(0);
-      expect(await lab.virsh(['vol-list', 'default'])).not.toContain(`vmlab-VAGRANTSLASH-debian-12_vagrant_box_image_${record.boxVersion}_`);
+    it('image-rm removes the box and leaves no pool volume of it (the role image first: a parent with children is refused)', async () => {
+      const records = await lab.images();
+      expect((await lab.make(['image-rm', 'IMAGE=debian-12', 'YES=1'])).stderr).toMatch(/image debian-12 has child images: base/);
+      for (const image of ['base', 'debian-12']) {
+        const result = await lab.make(['image-rm', `IMAGE=${image}`, 'YES=1']);
+        expect(result.exitCode, result.all).toBe(0);
+        expect(existsSync(path.join(lab.env.VMLAB_HOME!, 'images', image))).toBe(false);
+      }
+      const volumes = await lab.virsh(['vol-list', 'default']);
       const boxes = (await execa('vagrant', ['box', 'list'], { env: { ...lab.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })).stdout;
-      expect(boxes).not.toContain(record.boxVersion);
+      for (const record of records) {
+        expect(volumes).not.toContain(`${record.box.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_${record.boxVersion}_`);
+        expect(boxes).not.toMatch(new RegExp(`^${record.box} +\\(libvirt, ${record.boxVersion.replaceAll('.', '\\.')}\\)`, 'm'));
+      }
       expect(await lab.images()).toEqual([]);
-      expect(existsSync(path.join(lab.env.VMLAB_HOME!, 'images', 'debian-12'))).toBe(false);
     }, 300_000);
   });
 }
