@@ -5,7 +5,8 @@ import { parseInterfaceNetworks, Virsh, virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { checkLibvirt } from '../host/preflight.js';
 import { classifyVolume, formatBytes, GC_ORDER, planGc, type GcBox, type GcFacts, type GcItem, type GcVolume } from '../images/gc-plan.js';
-import { forgetRegistries, knownRegistriesPath, readKnownRegistries, registryGone } from '../images/known-registries.js';
+import { readHostRegistries } from '../images/host-registries.js';
+import { forgetRegistries } from '../images/known-registries.js';
 import { Registry } from '../images/registry.js';
 import { parseWorkFolder, staleWork, clearStaleWork, workAlive, type StaleWork } from '../images/stale-builds.js';
 import { boxDirectoryName, vagrantHome } from '../images/vagrant-box-store.js';
@@ -113,29 +114,7 @@ interface Gathered {
 }
 
 async function gatherFacts(context: Context): Promise<Gathered> {
-  const own = new Registry(context.home).indexFile;
-  const unreadable: string[] = [];
-  let listed: string[] = [];
-  try {
-    listed = await readKnownRegistries(context.env);
-  } catch (error) {
-    unreadable.push(knownRegistriesPath(context.env));
-    context.ui.warn(`${(error as Error).message} Boxes and box volumes are kept: what other checkouts claim is unknown.`);
-  }
-  const registries: GcFacts['registries'] = [];
-  const gone: string[] = [];
-  for (const file of [...new Set([own, ...listed])]) {
-    if (file !== own && (await registryGone(file))) {
-      gone.push(file);
-      continue;
-    }
-    try {
-      registries.push({ file, index: await new Registry(path.dirname(path.dirname(file))).read() });
-    } catch (error) {
-      unreadable.push(file);
-      context.ui.warn(`registry ${file} cannot be read (${(error as Error).message.split('\n')[0]?.replace(/\s*Nothing was changed\.$/, '')}). Boxes and box volumes are kept: what it claims is unknown.`);
-    }
-  }
+  const { registries, unreadable, gone } = await readHostRegistries(context);
 
   await checkLibvirt(context);
   const virsh = new Virsh(context.runner, context.libvirtUri);

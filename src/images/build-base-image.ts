@@ -5,12 +5,15 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { mirrorForSuite, readHostAptSources } from '../host/apt-sources.js';
 import { BuildLog } from './build-log.js';
-import { guardBuild, runBuilderScript, type OnStep } from './run-builder.js';
-import { cachedBoxFile, linkOrCopy, pruneCache } from './box-files.js';
+import { DryRunStop, guardBuild, runBuilderScript, type OnStep } from './run-builder.js';
+import { cacheBox, cachedBoxFile, checkCachedBox, copyBox, dropCachedBox } from './box-files.js';
 import type { ImageSource } from './image-schema.js';
 import type { DefinedImage } from './load-images.js';
 import type { ImageRecord } from './registry-schema.js';
 import { planBuild, registerBox } from './register-box.js';
+import { Registry } from './registry.js';
+import { boxVersion } from './vagrant-boxes.js';
+import { formatArgv } from '../runner.js';
 
 /** Bump when the way images are built changes: every image's digest changes with it. */
 export const BUILDER_VERSION = '1';
@@ -46,11 +49,18 @@ export async function baseInputDigest(context: Context, image: DefinedImage, mir
 }
 
 /**
- * Build a base image from an apt mirror with the builder script (or take it from the box cache),
- * add it to Vagrant and register it. The index is written last: an interrupted or failed build
- * leaves the registry as it was and removes its temporary files.
+ * Build a base image from an apt mirror with the builder script, or take it from the box cache: a cached box
+ * is reused only when its checksum is still the one recorded when it was built (a bad one is built again,
+ * with a warning), and never with FORCE. A copy goes into the registry (never a hard link), then it is added
+ * to Vagrant and registered. The index is written last: an interrupted or failed build leaves the registry
+ * as it was and removes its temporary files.
  */
-export async function buildDebootstrapImage(context: Context, image: DefinedImage, source: DebootstrapSource, onStep?: OnStep): Promise<ImageRecord> {
+export async function buildDebootstrapImage(
+  context: Context,
+  image: DefinedImage,
+  source: DebootstrapSource,
+  options: { force?: boolean; onStep?: OnStep } = {},
+): Promise<{ record: ImageRecord; cached: boolean }> {
   const mirror = await resolveMirror(source);
   const digest = await baseInputDigest(context, image, mirror);
   const plan = planBuild(context, image.name);
@@ -63,26 +73,45 @@ export async function buildDebootstrapImage(context: Context, image: DefinedImag
     ...['--components', source.components.join(','), '--size', `${source.size}G`],
     ...['--out', built, '--workdir', plan.workDir],
   ];
-  guardBuild(context, plan, argv, 'base image');
+  const check = options.force ? undefined : await checkCachedBox(cached);
+  if (check?.state === 'bad') context.ui.warn(`image ${image.name}: the cached box ${cached} is not reused: ${check.why}. Building it again`);
+  const reuse = check?.state === 'good' ? check.record : undefined;
+  if (reuse && context.dryRun) {
+    context.ui.out(formatArgv('cp', ['--reflink=auto', cached, built]));
+    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${boxVersion(new Date(reuse.builtAt), reuse.sha256)}>`);
+    throw new DryRunStop(`would register image ${image.name} from the cache`);
+  }
+  if (!reuse) guardBuild(context, plan, argv, 'base image');
 
   const log = await BuildLog.open(context.home, image.name);
   await mkdir(plan.workDir, { recursive: true });
   try {
-    if (await exists(cached)) {
-      context.ui.info(`image ${image.name}: inputs unchanged since a cached build, reusing ${cached}`);
-      await linkOrCopy(cached, built);
+    if (reuse) {
+      context.ui.info(`image ${image.name}: inputs unchanged since a cached build (${reuse.builtAt}, checksum checked), reusing ${cached}`);
+      await log.line(`reusing ${cached}, built ${reuse.builtAt} in ${reuse.buildSeconds}s, sha256 ${reuse.sha256}`);
+      await copyBox(cached, built);
     } else {
-      await runBuilderScript(context, image.name, argv, log, onStep);
-      await linkOrCopy(built, cached).then(() => pruneCache(context.env, image.name, cached)).catch((error: Error) => context.ui.warn(`could not cache the box: ${error.message}`));
+      if (check?.state === 'bad') await dropCachedBox(cached);
+      if (options.force) context.ui.info(`image ${image.name}: FORCE=1, running the builder${(await exists(cached)) ? ` (the cached box ${cached} is replaced)` : ''}`);
+      await runBuilderScript(context, image.name, argv, log, options.onStep);
     }
-    return await registerBox(context, plan, {
+    const record = await registerBox(context, plan, {
       built,
       source: `${source.type} ${source.distro} ${source.suite}`,
       virtualSizeBytes: source.size * 2 ** 30,
       inputDigest: digest,
       features: BASE_GUEST_FEATURES,
       log,
+      ...(reuse ? { cached: { builtAt: new Date(reuse.builtAt), buildSeconds: reuse.buildSeconds, sha256: reuse.sha256 } } : {}),
     });
+    if (!reuse) {
+      await cacheBox(context.env, image.name, new Registry(context.home).boxFile(record), cached, {
+        sha256: record.sha256,
+        buildSeconds: record.buildSeconds ?? 0,
+        builtAt: plan.created.toISOString(),
+      }).catch((error: Error) => context.ui.warn(`could not cache the box: ${error.message}`));
+    }
+    return { record, cached: Boolean(reuse) };
   } finally {
     await rm(plan.workDir, { recursive: true, force: true });
     await log.close();

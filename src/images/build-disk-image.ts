@@ -17,7 +17,7 @@ import { sha256File } from './box-files.js';
 import { BUILDER_VERSION, DryRunStop } from './build-base-image.js';
 import type { ImageSource } from './image-schema.js';
 import type { DefinedImage } from './load-images.js';
-import { planBuild, registerBox, type BuildPlan } from './register-box.js';
+import { planBuild, plannedVersion, registerBox, type BuildPlan } from './register-box.js';
 import type { ImageRecord } from './registry-schema.js';
 
 /*
@@ -104,10 +104,10 @@ function planOut(context: Context, plan: BuildPlan, disk: string, seed: boolean)
   context.ui.out(`qemu-img convert -f <format> -O qcow2 -c ${disk} ${path.join(stage, 'box.img')}`);
   if (seed) {
     context.ui.out(`xorriso -as mkisofs -output ${path.join(plan.workDir, 'seed.iso')} -volid cidata -joliet -rock user-data meta-data`);
-    context.ui.out(`virsh vol-upload --pool ${context.pool} ${seedVolumeName(plan.name, plan.version)} seed.iso`);
+    context.ui.out(`virsh vol-upload --pool ${context.pool} ${seedVolumeName(plan.name, plan.stamp)} seed.iso`);
   }
   context.ui.out(`tar -cf ${path.join(plan.workDir, plan.file)} metadata.json Vagrantfile box.img`);
-  context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
+  context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plannedVersion(plan)}>`);
 }
 
 /** Convert the disk into the box's compressed qcow2, write metadata, Vagrantfile and seed, pack, register. */
@@ -138,7 +138,7 @@ async function packAndRegister(
     await writeFile(path.join(stage, 'metadata.json'), boxMetadata(info.virtualSizeBytes));
     if (options.cloudInit) {
       progress.update(`building image ${image.name}: writing the cloud-init seed`);
-      seedVolume = seedVolumeName(image.name, plan.version);
+      seedVolume = seedVolumeName(image.name, plan.stamp);
       seedPath = await writeSeed(context, log, image, plan, seedVolume);
     }
     await writeFile(path.join(stage, 'Vagrantfile'), boxVagrantfile(seedPath));
@@ -163,7 +163,7 @@ async function writeSeed(context: Context, log: BuildLog, image: DefinedImage, p
   const seed = path.join(plan.workDir, 'seed');
   await mkdir(seed, { recursive: true });
   await writeFile(path.join(seed, 'user-data'), seedUserData());
-  await writeFile(path.join(seed, 'meta-data'), seedMetaData(`vmlab-${image.name}-${plan.version}`));
+  await writeFile(path.join(seed, 'meta-data'), seedMetaData(`vmlab-${image.name}-${plan.stamp}`));
   const iso = path.join(plan.workDir, 'seed.iso');
   await step(context, log, image, 'xorriso', ['-as', 'mkisofs', '-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', 'user-data', 'meta-data'], { cwd: seed });
   return uploadSeed(context, iso, volume, (await stat(iso)).size);

@@ -4,6 +4,7 @@ import { buildDebootstrapImage } from './build-base-image.js';
 import { buildBoxImage, buildQcow2Image } from './build-disk-image.js';
 import { buildRoleImage } from './build-role-image.js';
 import { chainFreshness, recipeChain, recipeDigest, recipeFor, type Recipe } from './image-graph.js';
+import { damagedError } from './damaged.js';
 import { definedImageNames } from './load-images.js';
 import type { ImageRecord } from './registry-schema.js';
 import { Registry } from './registry.js';
@@ -17,8 +18,8 @@ export interface EnsureOptions {
 
 export interface Ensured {
   record: ImageRecord;
-  /** 'up to date' when nothing had to be done. */
-  action: 'up to date' | 'built';
+  /** 'up to date' when nothing had to be done; 'cached' when the box came from the box cache (not a build). */
+  action: 'up to date' | 'built' | 'cached';
 }
 
 /**
@@ -48,11 +49,18 @@ export async function ensureImage(context: Context, name: string, options: Ensur
 export async function buildNeeds(context: Context, name: string, force: boolean): Promise<{ chain: string[]; outdated: string[] }> {
   const index = await new Registry(context.home).read();
   if (!(await recipeFor(context, name))) {
-    if (index.images[name]) return { chain: [name], outdated: force ? [name] : [] };
+    const record = index.images[name];
+    if (record?.damaged) throw damagedError(record, false);
+    if (record) return { chain: [name], outdated: force ? [name] : [] };
     const known = [...new Set([...(await definedImageNames(context.projectRoot, context.env)), ...Object.keys(index.images)])];
     throw new UserError(`unknown image "${name}"`, `Known images: ${known.sort().join(', ') || 'none'}. See: make images`, 2);
   }
   const recipes = await recipeChain(context, name);
+  // A damaged image is refused until it is rebuilt (FORCE=1 on it) or removed; a damaged parent too.
+  for (const recipe of recipes) {
+    const record = index.images[recipe.name];
+    if (record?.damaged && !(force && recipe.name === name)) throw damagedError(record, true, recipe.name === name ? undefined : `the parent of ${name}`);
+  }
   const freshness = await chainFreshness(context, recipes, index);
   const outdated = recipes.map((recipe) => recipe.name).filter((image) => freshness.get(image) !== 'current' || (force && image === name));
   return { chain: recipes.map((recipe) => recipe.name), outdated };
@@ -78,11 +86,12 @@ async function ensureRecipe(context: Context, recipe: Recipe, options: EnsureOpt
     context.ui.info(`image ${recipe.name}: ${recipe.kind === 'role' ? 'it or its parent changed' : 'its inputs changed'} since it was built; rebuilding`);
   }
   await cleanStaleBuilds(context);
-  return { record: await build(context, recipe, parent, digest, options), action: 'built' };
+  return build(context, recipe, parent, digest, options);
 }
 
-async function build(context: Context, recipe: Recipe, parent: ImageRecord | undefined, digest: string, options: EnsureOptions): Promise<ImageRecord> {
-  if (recipe.kind === 'role') return buildRoleImage(context, recipe, parent as ImageRecord, digest, options.onStep);
+async function build(context: Context, recipe: Recipe, parent: ImageRecord | undefined, digest: string, options: EnsureOptions): Promise<Ensured> {
+  const built = (record: ImageRecord): Ensured => ({ record, action: 'built' });
+  if (recipe.kind === 'role') return built(await buildRoleImage(context, recipe, parent as ImageRecord, digest, options.onStep));
   const source = recipe.source;
   switch (source.type) {
     case 'debootstrap':
@@ -92,11 +101,14 @@ async function build(context: Context, recipe: Recipe, parent: ImageRecord | und
           'Use images/debian-12.yaml, or a qcow2 source with an Ubuntu cloud image (see README: Images).',
         );
       }
-      return buildDebootstrapImage(context, recipe.image, source, options.onStep);
+    {
+      const result = await buildDebootstrapImage(context, recipe.image, source, { force: options.force, onStep: options.onStep });
+      return { record: result.record, action: result.cached ? 'cached' : 'built' };
+    }
     case 'qcow2':
-      return buildQcow2Image(context, recipe.image, source);
+      return built(await buildQcow2Image(context, recipe.image, source));
     case 'box':
-      return buildBoxImage(context, recipe.image, source);
+      return built(await buildBoxImage(context, recipe.image, source));
   }
 }
 

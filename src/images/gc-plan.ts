@@ -1,4 +1,5 @@
 import { isVolumeOf } from '../commands/delete.js';
+import { registryClaims } from './host-registries.js';
 import type { RegistryIndex } from './registry-schema.js';
 
 /*
@@ -99,17 +100,7 @@ function minutesAgo(now: number, mtimeMs: number): string {
 }
 
 export function planGc(facts: GcFacts): GcItem[] {
-  const claims = new Set<string>();
-  const claimedImages = new Set<string>();
-  for (const { index } of facts.registries) {
-    for (const record of Object.values(index.images)) {
-      claimedImages.add(record.name);
-      for (const version of [record.boxVersion, ...record.retiredVersions]) {
-        claims.add(`box ${record.box} ${version}`);
-        claims.add(`image ${record.name} ${version}`);
-      }
-    }
-  }
+  const { boxes: claims, seeds: claimedSeeds, images: claimedImages } = registryClaims(facts.registries);
   const unreadable = facts.unreadable.length ? `kept: ${facts.unreadable.join(', ')} could not be read, so what it claims is unknown` : undefined;
   const inUseUnknown = facts.inUseProblems.length ? `kept: which volumes VMs use is not fully known (${facts.inUseProblems.join('; ')})` : undefined;
   const liveJob = (image: string) => facts.liveJobs.find((job) => job.image === image);
@@ -153,7 +144,7 @@ export function planGc(facts: GcFacts): GcItem[] {
       else items.push({ kind: 'disk-volume', ...base, remove: true, why });
       continue;
     }
-    if (claims.has(`image ${found.image} ${found.version}`)) continue;
+    if (found.kind === 'box-volume' ? claims.has(`box ${found.box} ${found.version}`) : claimedSeeds.has(`seed ${found.image} ${found.version}`)) continue;
     if (facts.inUse.has(volume.path)) continue;
     const extra = found.kind === 'box-volume' ? { box: found.box, version: found.version } : { version: found.version };
     const why =

@@ -3,11 +3,11 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
 import { checkLibvirt } from '../host/preflight.js';
-import { linkOrCopy } from './box-files.js';
+import { copyBox } from './box-files.js';
 import { parseQemuImgInfo } from './box-format.js';
 import { BuildLog } from './build-log.js';
 import { checkCustomTarget, parseBoxLineage } from './custom-image.js';
-import { planBuild, registerBox, type BuildPlan } from './register-box.js';
+import { planBuild, plannedVersion, registerBox, type BuildPlan } from './register-box.js';
 import type { ImageRecord } from './registry-schema.js';
 import { Registry } from './registry.js';
 import { DryRunStop } from './run-builder.js';
@@ -57,7 +57,7 @@ export async function importBox(context: Context, request: { file: string; targe
   const plan: BuildPlan = { ...planBuild(context, request.target), workDir: path.join(context.home, 'tmp', `build-${request.target}-${process.pid}`) };
   if (context.dryRun) {
     context.ui.out(`tar -xf ${file} -C ${plan.workDir} box.img; qemu-img check ${path.join(plan.workDir, 'box.img')}`);
-    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
+    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plannedVersion(plan)}>`);
     throw new DryRunStop(`would import ${request.file} as image ${request.target}`);
   }
   const log = await BuildLog.open(context.home, request.target);
@@ -75,7 +75,7 @@ export async function importBox(context: Context, request: { file: string; targe
     if (info.backingFile) throw new UserError(`${request.file}: its box.img needs a backing file (${info.backingFile})`, 'Export a flattened disk (make export does)');
     await rm(disk);
     const built = path.join(plan.workDir, plan.file);
-    await linkOrCopy(file, built);
+    await copyBox(file, built);
     const parent = lineage?.parent && index.images[lineage.parent] ? lineage.parent : null;
     progress.update(`importing ${request.file}: adding the Vagrant box`);
     const record = await registerBox(

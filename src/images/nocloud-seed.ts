@@ -4,8 +4,8 @@ import type { Context } from '../context.js';
 
 /*
  * A NoCloud seed for cloud images: an ISO labelled cidata whose user-data creates the vagrant user.
- * It lives in the libvirt pool as vmlab-seed-<image>-<version>.iso, so that QEMU can read it whoever
- * runs vmlab, and image-rm removes it with the image.
+ * It lives in the libvirt pool as vmlab-seed-<image>-0.<build stamp>.iso (the leading part of its box
+ * version), so that QEMU can read it whoever runs vmlab, and image-rm removes it with the image.
  */
 
 /**

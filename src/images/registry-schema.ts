@@ -25,6 +25,11 @@ export const imageRecordSchema = z
     retiredVersions: z.array(z.string()).default([]),
     /** Seconds the build took; the ETA of later builds comes from these. */
     buildSeconds: z.number().nonnegative().optional(),
+    /**
+     * Set by a failed `make images-verify` (when, and what it found); cleared by a verify that passes or a
+     * rebuild. A damaged image is refused by create and build until then.
+     */
+    damaged: z.object({ at: z.string(), problems: z.array(z.string()) }).strict().optional(),
   })
   .strict();
 

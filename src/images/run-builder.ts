@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
 import type { BuildLog } from './build-log.js';
-import type { BuildPlan } from './register-box.js';
+import { plannedVersion, type BuildPlan } from './register-box.js';
 
 /** Thrown in a dry run where the plan cannot go further without the result of a build. */
 export class DryRunStop extends Error {}
@@ -72,7 +72,7 @@ export async function runBuilderScript(
 export function guardBuild(context: Context, plan: BuildPlan, argv: string[], kind: string): void {
   if (context.dryRun) {
     context.ui.out(['bash', ...argv].join(' '));
-    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plan.version}>`);
+    context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plannedVersion(plan)}>`);
     throw new DryRunStop(`would build image ${plan.name}`);
   }
   if (process.getuid?.() !== 0) {

@@ -10,10 +10,23 @@ import { filesInUse } from './volumes-in-use.js';
 /**
  * Boxes are added through a small catalog file so that each build gets its own version: a rebuilt
  * image then gets a new pool volume, and VMs still running on the old one keep their backing disk.
+ * The version follows from the box itself: 0.<when it was built>.<the first 32 bits of its sha256>, so
+ * checkouts that register the same bytes (a box from the shared cache) register the same version and share
+ * one Vagrant box and one pool volume. The build time leads, so that Vagrant's newest version is the newest
+ * build. Images registered before had 0.<when it was built> (stampOf gives that part of either).
  */
-export function boxVersion(created: Date): string {
-  const stamp = created.toISOString().replace(/\D/g, '').slice(0, 14);
-  return `0.${stamp}`;
+export function boxVersion(builtAt: Date, sha256: string): string {
+  return `${buildStamp(builtAt)}.${Number.parseInt(sha256.slice(0, 8), 16)}`;
+}
+
+/** 0.<YYYYMMDDhhmmss>: what a build is named by before its box exists (its work files, its seed volume). */
+export function buildStamp(builtAt: Date): string {
+  return `0.${builtAt.toISOString().replace(/\D/g, '').slice(0, 14)}`;
+}
+
+/** The build-time part of a box version, old (0.<stamp>) or new (0.<stamp>.<checksum>): what its seed is named by. */
+export function stampOf(version: string): string {
+  return version.split('.').slice(0, 2).join('.');
 }
 
 export function catalog(box: string, version: string, boxFile: string, sha256: string): string {
@@ -45,6 +58,7 @@ export async function removeBox(runner: Runner, box: string, version?: string): 
  * versions whose volume is still in use (kept).
  */
 export async function removeUnusedVolumes(context: Context, box: string, versions: string[]): Promise<string[]> {
+  if (versions.length === 0) return [];
   const virsh = new Virsh(context.runner, context.libvirtUri);
   const volumes = await virsh.volumes(context.pool);
   const inUse = await filesInUse(context);

@@ -14,7 +14,8 @@ export interface BuildOneOptions {
 
 /**
  * Builds one image whose parent is already built (the queue runs parents first). Resolves when the
- * image is built or found up to date ({ action: 'up to date' } keeps the job out of the ETA history);
+ * image is built or found up to date ({ action: 'up to date' }, or 'cached' for a box taken from the box
+ * cache, keeps the job out of the ETA history);
  * rejects with the reason otherwise. Its context's ui also writes into the job's log.
  */
-export type BuildOne = (context: Context, image: string, options: BuildOneOptions) => Promise<{ action?: 'built' | 'up to date' } | void>;
+export type BuildOne = (context: Context, image: string, options: BuildOneOptions) => Promise<{ action?: 'built' | 'up to date' | 'cached' } | void>;

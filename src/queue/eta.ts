@@ -1,9 +1,12 @@
 import type { Job } from './queue-schema.js';
 
-/** Seconds each successful build took; builds that found the image up to date say nothing about build time. */
+/**
+ * Seconds each successful build took; builds that found the image up to date or took its box from the cache
+ * say nothing about build time.
+ */
 export function buildDurations(history: readonly Job[], image?: string): number[] {
   return history
-    .filter((job) => job.state === 'done' && job.result !== 'up to date' && job.startedAt && job.finishedAt)
+    .filter((job) => job.state === 'done' && (job.result === undefined || job.result === 'built') && job.startedAt && job.finishedAt)
     .filter((job) => image === undefined || job.image === image)
     .map((job) => (Date.parse(job.finishedAt as string) - Date.parse(job.startedAt as string)) / 1000)
     .filter((seconds) => Number.isFinite(seconds) && seconds >= 0);

@@ -44,7 +44,7 @@ export function describeProgress(job: Job, jobs: readonly Job[]): string {
     case 'running':
       return `${head} ${job.step ?? 'starting'} ${job.percent ?? 0}%${etaText}`;
     case 'done':
-      return `${head} ${job.result === 'up to date' ? 'up to date' : 'built'}${duration(job)}`;
+      return `${head} ${job.result === 'up to date' ? 'up to date' : job.result === 'cached' ? 'registered from the box cache' : 'built'}${duration(job)}`;
     default:
       return `${head} ${job.state}${job.error ? `: ${job.error}` : ''}`;
   }

@@ -23,8 +23,11 @@ export const jobSchema = z
     workerPid: z.number().int().positive().optional(),
     /** Jobs that must be done before this one starts (the parent image's job). */
     dependsOn: z.array(z.string()),
-    /** 'up to date' when the build found nothing to do; such jobs do not count towards the ETA. */
-    result: z.enum(['built', 'up to date']).optional(),
+    /**
+     * 'up to date' when the build found nothing to do, 'cached' when it registered a box from the box cache;
+     * neither counts towards the ETA (they say nothing about how long a build takes).
+     */
+    result: z.enum(['built', 'up to date', 'cached']).optional(),
   })
   .strict();
 

@@ -45,7 +45,7 @@ export async function runJob(context: Context, store: QueueStore, job: Job, buil
     // A job cancelled meanwhile stays cancelled, even if its build went on to finish.
     if (current.state === 'running') {
       Object.assign(current, outcome, { finishedAt: new Date().toISOString() });
-      if (outcome.state === 'done') Object.assign(current, { percent: 100, step: outcome.result === 'up to date' ? 'up to date' : 'built' });
+      if (outcome.state === 'done') Object.assign(current, { percent: 100, step: outcome.result === 'up to date' ? 'up to date' : outcome.result === 'cached' ? 'from the cache' : 'built' });
     }
     return { ...current };
   });

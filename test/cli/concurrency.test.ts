@@ -152,7 +152,7 @@ describe('four vmlab processes at once', { skip: process.getuid?.() !== 0 }, () 
 
 /*
  * The JsonStateFile lock itself: four processes each add their own entries to index.json and queue.json
- * through Registry.update and QueueStore.update (the built CLI's modules), reading both back between
+ * through Registry.update and QueueStore.update (vmlab's own modules), reading both back between
  * writes. Every entry of every process must be there at the end: no update lost, no read ever torn.
  */
 describe('four processes updating the registry index and the queue file at once', () => {
@@ -161,8 +161,8 @@ describe('four processes updating the registry index and the queue file at once'
     const script = path.join(sandbox.root, 'hammer.mjs');
     await writeFile(
       script,
-      `import { Registry } from ${JSON.stringify(path.join(REPO, 'dist/images/registry.js'))};
-import { QueueStore } from ${JSON.stringify(path.join(REPO, 'dist/queue/queue-store.js'))};
+      `import { Registry } from ${JSON.stringify(path.join(REPO, 'src/images/registry.ts'))};
+import { QueueStore } from ${JSON.stringify(path.join(REPO, 'src/queue/queue-store.ts'))};
 const [home, who, count] = process.argv.slice(2);
 const registry = new Registry(home);
 const store = new QueueStore(home);
@@ -182,7 +182,8 @@ for (let n = 0; n < Number(count); n++) {
 `,
     );
     const processes = [0, 1, 2, 3].map((who) =>
-      execa(process.execPath, [script, sandbox.home, String(who), String(PER_PROCESS)], { reject: false, env: { ...process.env, VMLAB_STATE_DIR: path.join(sandbox.root, 'state') } }),
+      // vite-node runs vmlab's own modules from src/ (the built CLI is one bundle).
+      execa(path.join(REPO, 'node_modules/.bin/vite-node'), [script, sandbox.home, String(who), String(PER_PROCESS)], { reject: false, env: { ...process.env, VMLAB_STATE_DIR: path.join(sandbox.root, 'state') } }),
     );
     for (const result of await Promise.all(processes)) expect(result.exitCode, result.stderr).toBe(0);
 

@@ -100,7 +100,7 @@ describe('make export', () => {
     expect(lines[0]).toBe('vagrant halt web');
     expect(result.stdout).toMatch(new RegExp(`bash \\S+/scripts/image/export-disk.sh --disk ${WEB_DISK} --out \\S+/tmp/export-golden-\\d+/golden-0\\.\\d{14}\\.box`));
     expect(result.stdout).toContain('--extra');
-    expect(result.stdout).toMatch(/vagrant box add --provider libvirt <catalog of vmlab\/golden 0\.\d{14}>/);
+    expect(result.stdout).toMatch(/vagrant box add --provider libvirt <catalog of vmlab\/golden 0\.\d{14}\.<checksum>>/);
     expect(await sandbox.snapshot()).toEqual(before);
     await sandbox.expectPlanDone();
   });

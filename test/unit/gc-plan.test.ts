@@ -88,6 +88,15 @@ describe('make gc: what is removed', () => {
     expect(removed(planGc(facts({ volumes: [volume(boxVolume('debian-12', '0.0')), volume('vmlab-seed-debian-12-0.0.iso')], boxes: [{ name: 'vmlab/debian-12', version: '0.0', provider: 'libvirt', bytes: null, mtimeMs: OLD }] })))).toHaveLength(3);
   });
 
+  it('a box version of the content-derived form (0.<stamp>.<checksum>) claims its box volume and its seed (named by the stamp)', () => {
+    const other = { file: '/home/u/b/.vmlab/images/index.json', index: index(record('ubuntu', '0.20261120100000.298')) };
+    const claimed = [volume(boxVolume('ubuntu', '0.20261120100000.298')), volume('vmlab-seed-ubuntu-0.20261120100000.iso')];
+    expect(planGc(facts({ registries: [mine, other], volumes: claimed, boxes: [{ name: 'vmlab/ubuntu', version: '0.20261120100000.298', provider: 'libvirt', bytes: null, mtimeMs: OLD }] }))).toEqual([]);
+    // Another build of the same second (other bytes) is not claimed by it, nor is a seed of another stamp.
+    const unclaimed = [volume(boxVolume('ubuntu', '0.20261120100000.299')), volume('vmlab-seed-ubuntu-0.20261120100001.iso')];
+    expect(removed(planGc(facts({ registries: [mine, other], volumes: unclaimed })))).toHaveLength(2);
+  });
+
   it('a volume a VM stands on (backing file, CD-ROM) is kept even when no registry claims it', () => {
     const unclaimed = [volume(boxVolume('x', '0.3')), volume('vmlab-seed-x-0.3.iso'), volume('vmlab-old-web.img')];
     expect(removed(planGc(facts({ volumes: unclaimed })))).toHaveLength(3);

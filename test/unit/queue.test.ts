@@ -36,12 +36,14 @@ describe('reconcile', () => {
 });
 
 describe('estimateSeconds', () => {
-  const history = [done('j-1', 'debian-12', 100), done('j-2', 'debian-12', 300), done('j-3', 'debian-12', 200), done('j-4', 'docker', 60), done('j-5', 'docker', 1, { result: 'up to date' })];
+  const history = [done('j-1', 'debian-12', 100), done('j-2', 'debian-12', 300), done('j-3', 'debian-12', 200), done('j-4', 'docker', 60), done('j-5', 'docker', 1, { result: 'up to date' }), done('j-6', 'debian-12', 3, { result: 'cached' }), done('j-7', 'debian-12', 3, { result: 'cached' })];
   it.each([
     { case: 'running: median of the same image, scaled by what is left', job: job('j-x', { state: 'running', percent: 25 }), jobs: history, expected: 150 },
     { case: 'running at 0%: the whole median', job: job('j-x', { state: 'running' }), jobs: history, expected: 200 },
     { case: 'an image never built: the median of any image', job: job('j-x', { image: 'kata', state: 'running', percent: 50 }), jobs: history, expected: 75 },
     { case: 'up-to-date jobs do not count', job: job('j-x', { image: 'docker', state: 'running' }), jobs: history, expected: 60 },
+    // Without the two 3 s cache hits in the history the median of debian-12 is 200; with them it would be 100.
+    { case: 'cache hits do not count as builds', job: job('j-x', { state: 'running' }), jobs: history, expected: 200 },
     { case: 'no history: unknown', job: job('j-x', { state: 'running' }), jobs: [], expected: null },
     { case: 'a finished job has no ETA', job: history[0] as Job, jobs: history, expected: null },
     {

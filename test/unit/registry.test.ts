@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/images/registry.js';
 import type { ImageRecord } from '../../src/images/registry-schema.js';
-import { boxVersion, catalog, poolVolumePrefix } from '../../src/images/vagrant-boxes.js';
+import { boxVersion, catalog, poolVolumePrefix, stampOf } from '../../src/images/vagrant-boxes.js';
+import { compareBoxVersions } from '../../src/images/vagrant-box-store.js';
 
 let home: string;
 beforeEach(async () => {
@@ -59,8 +60,17 @@ describe('image registry', () => {
 });
 
 describe('Vagrant boxes', () => {
-  it('gives each build its own version, ordered by time', () => {
-    expect(boxVersion(new Date('2026-11-21T23:49:30.123Z'))).toBe('0.20261121234930');
+  it('gives a box the version its bytes make: when it was built, then its checksum; so the same bytes share one version', () => {
+    const sha = `0000012a${'f'.repeat(56)}`;
+    expect(boxVersion(new Date('2026-11-21T23:49:30.123Z'), sha)).toBe('0.20261121234930.298');
+    // The same build (the same time and bytes, as every checkout reusing a cached box has) gives the same version.
+    expect(boxVersion(new Date('2026-11-21T23:49:30.999Z'), sha)).toBe(boxVersion(new Date('2026-11-21T23:49:30.123Z'), sha));
+    // Other bytes of the same second are another version; a later build sorts after, as Vagrant picks the newest.
+    expect(boxVersion(new Date('2026-11-21T23:49:30.123Z'), 'f'.repeat(64))).toBe('0.20261121234930.4294967295');
+    expect(compareBoxVersions(boxVersion(new Date('2026-11-21T23:49:31Z'), sha), boxVersion(new Date('2026-11-21T23:49:30Z'), 'f'.repeat(64)))).toBe(1);
+    // A version from before (0.<stamp>) keeps working: its seed is named by the same stamp.
+    expect(stampOf('0.20261121234930')).toBe('0.20261121234930');
+    expect(stampOf('0.20261121234930.298')).toBe('0.20261121234930');
   });
 
   it('writes a catalog Vagrant can add with a version and checksum', () => {
