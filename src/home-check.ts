@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { UserError } from './errors.js';
 import { fileAccessError } from './file-error.js';
 
@@ -35,8 +36,17 @@ export async function homeProblem(home: string, explicit: boolean): Promise<Home
     const why = (error as NodeJS.ErrnoException).code === 'EROFS' ? 'it is on a read-only file system' : 'this user may not write to it';
     return { missing: false, detail: `${where} cannot be written: ${why}`, fix: `Run vmlab as the user that owns it (ls -ld ${home}), or point VMLAB_HOME at a folder this user can write` };
   }
+  // Its folders, checked before anything starts: a file named logs would otherwise fail a create half way.
+  for (const name of HOME_FOLDERS) {
+    const folder = path.join(home, name);
+    const kind = await stat(folder).then((entry) => (entry.isDirectory() ? 'folder' : 'file'), () => 'none');
+    if (kind === 'file') return { missing: false, detail: `${folder} is a file where vmlab keeps a folder (${name}/)`, fix: `Move it away (mv ${folder} ${folder}.moved), then retry` };
+  }
   return undefined;
 }
+
+/** The folders vmlab keeps under VMLAB_HOME: registry, build queue, logs, work folders, host facts. */
+const HOME_FOLDERS = ['images', 'queue', 'logs', 'tmp', 'host'];
 
 /** Commands that only read the registry or the queue: a VMLAB_HOME that does not exist holds nothing to read. */
 const READS_HOME = new Set(['images', 'images-verify', 'gc', 'queue', 'queue-log', 'queue-cancel', 'image-rm']);
