@@ -14,7 +14,8 @@ import { isProcessAlive } from '../process-alive.js';
  * - a domain that runs but was never provisioned: Vagrant writes its "provisioned" sentinel before the
  *   provisioners run, and `make up` takes a running domain as done.
  * A record whose vmlab is gone therefore means "made again from scratch": the half-made domain destroyed,
- * the box volume removed if no domain stands on it (vagrant uploads it again), then a create.
+ * or, when there is none (killed during the upload), the box volume removed if no domain stands on it
+ * (vagrant uploads it again); then a create.
  */
 export interface FirstUp {
   machine: string;
@@ -64,7 +65,9 @@ export async function clearInterruptedFirstUps(context: Context, records: FirstU
     await destroy(withDomain);
   }
   const virsh = new Virsh(context.runner, context.libvirtUri);
-  const prefixes = [...new Set(records.filter((record) => record.boxVersion).map((record) => `${poolVolumePrefix(record.box)}${record.boxVersion}_`))];
+  // vagrant-libvirt makes the domain only once the box volume is uploaded: with a domain, the upload was whole.
+  const cutOffUploads = records.filter((record) => record.boxVersion && !liveDomains.has(record.domain));
+  const prefixes = [...new Set(cutOffUploads.map((record) => `${poolVolumePrefix(record.box)}${record.boxVersion}_`))];
   if (prefixes.length) {
     const volumes = (await virsh.volumes(context.pool)).filter((volume) => prefixes.some((prefix) => volume.name.startsWith(prefix)));
     if (volumes.length) {
