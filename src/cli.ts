@@ -35,6 +35,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .option('yes', { alias: 'y', type: 'boolean', describe: 'do not ask for confirmation' })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'only results and errors' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'print every external command before it runs' })
+    .middleware(async (args) => {
+      const command = String(args._[0] ?? '');
+      if (!command || args.help) return;
+      const ctx = context(args);
+      await (await import('./home-check.js')).requireHome(command, ctx.home, Boolean(ctx.env.VMLAB_HOME), (text) => ctx.ui.info(text));
+    })
     .command(
       'create [role]',
       'declare a machine of a role in lab.yaml and bring it up',
@@ -274,8 +280,19 @@ function machineName(name: string | undefined, command: string): string {
   return name;
 }
 
+/** Each size's unit and an example that is accepted (MEMORY=2 would be refused: it is in MiB, 256 or more). */
+const WHOLE_NUMBERS: Record<string, { unit: string; example: number }> = {
+  CPUS: { unit: 'vCPUs', example: 2 },
+  MEMORY: { unit: 'MiB', example: 2048 },
+  DISK: { unit: 'GiB', example: 20 },
+  COUNT: { unit: 'machines', example: 3 },
+};
+
 function wholeNumber(label: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${label} must be a whole number, got ${JSON.stringify(value)}`, `Example: ${label}=2`, 2);
+  if (!/^-?\d+$/.test(value.trim())) {
+    const unit = WHOLE_NUMBERS[label];
+    throw new UserError(`${label} must be a whole number${unit ? ` of ${unit.unit}` : ''}, got ${JSON.stringify(value)}`, `Example: ${label}=${unit?.example ?? 2}`, 2);
+  }
   return Number(value);
 }

@@ -1,5 +1,6 @@
 import { buildCli, type Outcome } from './cli.js';
 import { CommandError, UserError } from './errors.js';
+import { fileAccessError } from './file-error.js';
 
 /**
  * The one top-level catch: turns every failure into a message and an exit code.
@@ -30,6 +31,9 @@ export async function main(argv: string[]): Promise<number> {
 
 export function report(error: unknown, interrupted = false): number {
   const write = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  // A state file or folder that cannot be read or written (permissions, a read-only disk, a folder in the
+  // place of a file) is the user's to fix: its path and the fix, not a crash.
+  error = fileAccessError(error, { unchanged: false }) ?? error;
   if (error instanceof UserError) {
     write(`error: ${error.message}`);
     if (error.hint) write(`  next: ${error.hint}`);

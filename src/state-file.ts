@@ -4,6 +4,7 @@ import { withLock } from './lock.js';
 import type { z } from 'zod';
 import { writeFileAtomic } from './atomic-write.js';
 import { UserError } from './errors.js';
+import { fileAccessError } from './file-error.js';
 import { zodIssues } from './yaml-file.js';
 
 /**
@@ -27,7 +28,8 @@ export class JsonStateFile<T> {
       text = await readFile(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
-      throw error;
+      // Not readable (permissions, a folder in its place): say which file and how to fix it, never crash.
+      throw fileAccessError(error, { what: this.what, verb: 'read', file: this.file }) ?? error;
     }
     let json: unknown;
     try {
@@ -47,7 +49,7 @@ export class JsonStateFile<T> {
 
   /** Read, change and write as one step under the lock. */
   async update<R>(change: (state: T) => R | Promise<R>): Promise<R> {
-    return this.locked(async () => {
+    return this.ownErrors(this.locked(async () => {
       const state = await this.read();
       const before = JSON.stringify(state, null, 2);
       const result = await change(state);
@@ -57,7 +59,18 @@ export class JsonStateFile<T> {
         await writeFileAtomic(this.file, `${text}\n`);
       }
       return result;
-    });
+    }));
+  }
+
+  /** A lock or write that failed on this file's own folder is this file's problem: name it with the fix. */
+  private async ownErrors<R>(work: Promise<R>): Promise<R> {
+    try {
+      return await work;
+    } catch (error) {
+      const where = (error as NodeJS.ErrnoException).path;
+      const own = where !== undefined && (where === this.file || path.dirname(where) === path.dirname(this.file) || where === path.dirname(this.file));
+      throw (own ? fileAccessError(error, { what: this.what, verb: 'write' }) : undefined) ?? error;
+    }
   }
 
   private corrupt(detail: string): UserError {

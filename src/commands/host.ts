@@ -13,7 +13,7 @@ export async function doctor(context: Context): Promise<number> {
   context.ui.result(checks, () =>
     renderTable(
       ['', 'CHECK', 'DETAIL', 'FIX'],
-      checks.map((check) => [check.ok ? 'OK' : 'FAIL', check.check, check.detail, check.fix ?? '']),
+      checks.map((check) => [!check.ok ? 'FAIL' : check.warn ? 'WARN' : 'OK', check.check, check.detail, check.fix ?? '']),
     ),
   );
   const failed = checks.filter((check) => !check.ok);

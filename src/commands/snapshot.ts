@@ -1,6 +1,7 @@
 import { Virsh, virshArgs, type DomainState, type SnapshotRow } from '../adapters/virsh.js';
 import { confirmOrRefuse } from '../confirm.js';
 import type { Context } from '../context.js';
+import { setGuestClock } from '../lab/guest-clock.js';
 import { CommandError, UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import type { Lab } from '../lab/lab-schema.js';
@@ -255,6 +256,8 @@ async function restoreSnapshots(context: Context, virsh: Virsh, targets: Snapsho
     );
     done.push(target.machine);
     if (!context.dryRun) context.ui.info(`${target.machine}: restored to snapshot ${label}${running ? ' (kept running)' : ''}`);
+    // A running VM comes back with the snapshot's clock: set it from the host's.
+    if (running) await setGuestClock(context, virsh, target.machine, target.domain);
   }
 }
 

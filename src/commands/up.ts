@@ -10,6 +10,7 @@ import { preflight } from '../host/preflight.js';
 import { poolVolumePrefix } from '../images/vagrant-boxes.js';
 import { Registry } from '../images/registry.js';
 import { planLab, upToDate, type Plan, type Step } from '../lab/converge.js';
+import { clearInterruptedFirstUps, endFirstUp, interruptedFirstUps, startFirstUps } from '../lab/first-up.js';
 import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/healthchecks.js';
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
@@ -56,7 +57,8 @@ export function selectMachines(workspace: Workspace, selection: Selection, labFi
 
 async function currentPlan(context: Context, workspace: Workspace, machines: ResolvedMachine[], labFile: LabFile): Promise<Plan> {
   const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
-  return planLab(machines, live, domainPrefix(labFile.lab), resolveMachines(workspace, labFile).map((machine) => machine.domain));
+  const interrupted = new Set((await interruptedFirstUps(context.home)).keys());
+  return planLab(machines, live, domainPrefix(labFile.lab), resolveMachines(workspace, labFile).map((machine) => machine.domain), interrupted);
 }
 
 export function renderPlan(plan: Plan): string {
@@ -143,14 +145,39 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
   const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
+  // Issue 13: a create killed outright is made again from scratch at the next up (first-up.ts).
+  const firstUps = await firstUpRecords(context, creating);
   const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs), watchBoot: true }))];
   if (context.dryRun) return;
   const removed = await removeStalledNewMachines(context, outcomes, creating);
+  for (const outcome of outcomes) if (firstUps.has(outcome.domain) && (outcome.ok || removed.has(outcome.name))) await endFirstUp(context, outcome.domain);
 
   const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
   await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
   const checks = await healthChecks(context, fresh, created);
   report(context, outcomes, checks, options.retry, removed);
+}
+
+/**
+ * Clear what interrupted first ups left, then record the first ups about to start; the domains recorded.
+ * A first up that ends (well, or stalled and removed) forgets its record; one that failed keeps it, so
+ * that the next up makes that never-finished machine again instead of taking its running domain as done.
+ */
+async function firstUpRecords(context: Context, creating: Step[]): Promise<Set<string>> {
+  const interrupted = await interruptedFirstUps(context.home);
+  const ours = creating.flatMap((step) => interrupted.get(step.machine.domain) ?? []);
+  if (ours.length) {
+    const live = await readLiveDomains(context, []);
+    await clearInterruptedFirstUps(context, ours, new Set(live.keys()), async (records) => {
+      await runMachines(context, 'destroy', records.map((record) => ({ name: record.machine, domain: record.domain, args: vagrantArgs.destroy(record.machine) })));
+    });
+  }
+  const index = await new Registry(context.home).read();
+  await startFirstUps(
+    context,
+    creating.map((step) => ({ machine: step.machine.name, domain: step.machine.domain, box: step.machine.box, boxVersion: index.images[step.machine.image]?.boxVersion })),
+  );
+  return new Set(creating.map((step) => step.machine.domain));
 }
 
 /**

@@ -3,6 +3,8 @@ import { access, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { parsePluginVersion, parseVagrantVersion, VAGRANT_ENV } from '../adapters/vagrant.js';
 import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
+import { homeProblem } from '../home-check.js';
 import { loadWorkspace } from '../lab/workspace.js';
 import { MANAGEMENT_NETWORK } from '../vagrantfile/vagrantfile-view.js';
 import { readProbe } from './driver.js';
@@ -11,6 +13,8 @@ import { overlaps, parseRoutes } from './routes.js';
 export interface Check {
   check: string;
   ok: boolean;
+  /** Works, but not as well as it could (KVM unusable: software emulation). Not a failure. */
+  warn?: boolean;
   detail: string;
   /** The next step when the check fails. */
   fix?: string;
@@ -24,8 +28,15 @@ export async function runChecks(context: Context): Promise<Check[]> {
   const run: Run = (file, args, env) =>
     context.runner.run(file, args, { readOnly: true, check: false, env }).catch((error: Error) => ({ exitCode: 127, stdout: '', stderr: error.message }));
   const virsh = (args: string[]) => run('virsh', ['-c', context.libvirtUri, ...args]);
-  const groups = await Promise.all([vagrantChecks(run), libvirtChecks(context, virsh), networkCheck(run, virsh), kvmChecks(context)]);
+  const groups = await Promise.all([vagrantChecks(run), homeCheck(context), libvirtChecks(context, virsh), networkCheck(run, virsh), kvmChecks(context)]);
   return groups.flat();
+}
+
+/** VMLAB_HOME that does not exist or cannot be written, named as such (not as a lack of free space). */
+async function homeCheck(context: Context): Promise<Check[]> {
+  const problem = await homeProblem(context.home, Boolean(context.env.VMLAB_HOME));
+  if (problem) return [{ check: 'VMLAB_HOME', ok: false, detail: problem.detail, fix: problem.fix }];
+  return [{ check: 'VMLAB_HOME', ok: true, detail: `${context.home}, writable${context.env.VMLAB_HOME ? '' : ' (made on first use)'}` }];
 }
 
 async function vagrantChecks(run: Run): Promise<Check[]> {
@@ -54,7 +65,10 @@ async function libvirtChecks(context: Context, virsh: (args: string[]) => Return
   } else {
     checks.push({ check: `pool ${context.pool}`, ok: false, detail: `${poolPath} is not writable`, fix: 'run vmlab as root, or fix the pool folder permissions' });
   }
-  for (const [label, dir] of [['free disk (pool)', poolPath ?? '/var/lib/libvirt/images'], ['free disk (VMLAB_HOME)', context.home]] as const) {
+  // The free space of a VMLAB_HOME that is not usable is not the problem (homeCheck names it).
+  const homeUsable = !(await homeProblem(context.home, Boolean(context.env.VMLAB_HOME)));
+  const places: (readonly [string, string])[] = [['free disk (pool)', poolPath ?? '/var/lib/libvirt/images'], ...(homeUsable ? [['free disk (VMLAB_HOME)', context.home] as const] : [])];
+  for (const [label, dir] of places) {
     const free = await freeGiB(dir);
     if (free === undefined) continue;
     checks.push(
@@ -79,15 +93,19 @@ async function networkCheck(run: Run, virsh: (args: string[]) => ReturnType<Run>
 
 async function kvmChecks(context: Context): Promise<Check[]> {
   const probe = await readProbe(context.home);
-  const { driver } = await loadWorkspace(context);
-  return [
-    {
-      check: 'kvm',
-      ok: true,
-      detail: probe ? (probe.works ? 'a test boot under KVM works' : `a test boot under KVM failed: ${probe.detail}`) : 'not probed yet (the first make create-* probes it)',
-    },
-    { check: 'driver', ok: true, detail: `${driver.driver}: ${driver.reason}` },
-  ];
+  const kvm: Check = !probe
+    ? { check: 'kvm', ok: true, detail: 'not probed yet (the first make create-* probes it)' }
+    : probe.works
+      ? { check: 'kvm', ok: true, detail: 'a test boot under KVM works' }
+      : { check: 'kvm', ok: true, warn: true, detail: `a test boot under KVM failed: ${probe.detail}; VMs use QEMU software emulation instead (several times slower)`, fix: 'nothing to do to get VMs; for KVM see the README (KVM or software emulation)' };
+  // The driver follows lab.yaml's driver:; a lab.yaml that cannot be used is its own line, not a crash.
+  const workspace = await loadWorkspace(context).catch((error: unknown) => {
+    if (error instanceof UserError) return error;
+    throw error;
+  });
+  if (workspace instanceof UserError) return [kvm, { check: 'lab.yaml', ok: false, detail: workspace.message.split('\n')[0]!, fix: workspace.hint ?? '' }];
+  const { driver } = workspace;
+  return [kvm, { check: 'driver', ok: true, detail: `${driver.driver}: ${driver.reason}` }];
 }
 
 /** Free space where dir is (or would be created: its nearest existing parent). */

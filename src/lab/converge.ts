@@ -35,9 +35,22 @@ function sizeChanges(machine: ResolvedMachine, live: LiveDomain): string[] {
   return changes;
 }
 
-export function planLab(machines: ResolvedMachine[], live: ReadonlyMap<string, LiveDomain>, labPrefix: string, allDeclared: string[] = machines.map((m) => m.domain)): Plan {
+/**
+ * `interrupted`: the domains whose first up was cut off (first-up.ts): whatever is there is half-made
+ * (never provisioned, maybe on a box volume uploaded half way), so they are made again from scratch.
+ */
+export function planLab(
+  machines: ResolvedMachine[],
+  live: ReadonlyMap<string, LiveDomain>,
+  labPrefix: string,
+  allDeclared: string[] = machines.map((m) => m.domain),
+  interrupted: ReadonlySet<string> = new Set(),
+): Plan {
   const steps = machines.map((machine): Step => {
     const domain = live.get(machine.domain);
+    if (interrupted.has(machine.domain)) {
+      return { machine, kind: 'create', detail: `its first up was cut off (vmlab killed?): made again from image ${machine.image}`, state: domain?.state ?? 'not created' };
+    }
     if (!domain) return { machine, kind: 'create', detail: `not created: create from image ${machine.image}`, state: 'not created' };
     const changes = sizeChanges(machine, domain);
     if (domain.state === 'running') {

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { access } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Document, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
 import { writeFileAtomic } from '../atomic-write.js';
-import { loadYamlFile, locate, parseYaml } from '../yaml-file.js';
+import { fileAccessError } from '../file-error.js';
+import { locate, parseYaml } from '../yaml-file.js';
 import { labSchema, type Lab, type MachineSpec } from './lab-schema.js';
 
 /** A new lab is named after its folder (a short hash), so two checkouts never share libvirt names. */
-export function newLabText(labDir: string): string {
-  const name = `lab${createHash('sha256').update(labDir).digest('hex').slice(0, 6)}`;
+export function newLabText(labDir: string, name = `lab${createHash('sha256').update(labDir).digest('hex').slice(0, 6)}`): string {
   return `# vmlab lab: the machines you declared.
 # \`make create-<role> NAME=..\` and \`make delete NAME=..\` edit this file; your comments and order survive.
 # The Vagrantfile is generated from it: edit this file, not the Vagrantfile.
@@ -30,15 +30,28 @@ export class LabFile {
     private data: Lab,
     readonly exists: boolean,
     private readonly lineCounter: LineCounter,
+    /** lab.yaml was missing, or held nothing (empty, or only comments): a new lab in memory. */
+    readonly vacant = false,
   ) {}
 
-  static async load(file: string, displayName = 'lab.yaml'): Promise<LabFile> {
-    const exists = await access(file).then(
-      () => true,
-      () => false,
-    );
-    const loaded = exists ? await loadYamlFile(file, labSchema, displayName) : parseYaml(newLabText(path.dirname(file)), labSchema, displayName);
-    return new LabFile(file, displayName, loaded.document, loaded.data, exists, loaded.lineCounter);
+  /**
+   * A missing or empty lab.yaml is a new lab, named `name` when given (the name vmlab remembers for this
+   * folder), else after the folder. A lab.yaml that cannot be read is an error with its path, not a new lab.
+   */
+  static async load(file: string, displayName = 'lab.yaml', options: { name?: string; wholeFileHint?: string } = {}): Promise<LabFile> {
+    let text: string | undefined;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileAccessError(error, { what: displayName, verb: 'read', file }) ?? error;
+    }
+    const exists = text !== undefined;
+    if (exists) {
+      const loaded = parseYaml(text!, labSchema, displayName, options.wholeFileHint);
+      if (loaded.document.contents !== null) return new LabFile(file, displayName, loaded.document, loaded.data, true, loaded.lineCounter);
+    }
+    const fresh = parseYaml(newLabText(path.dirname(file), options.name), labSchema, displayName);
+    return new LabFile(file, displayName, fresh.document, fresh.data, exists, fresh.lineCounter, true);
   }
 
   get lab(): Lab {
@@ -100,6 +113,6 @@ export class LabFile {
 
   private rebuilt(document: Document): LabFile {
     const reparsed = parseYaml(document.toString(), labSchema, this.displayName);
-    return new LabFile(this.file, this.displayName, reparsed.document, reparsed.data, this.exists, reparsed.lineCounter);
+    return new LabFile(this.file, this.displayName, reparsed.document, reparsed.data, this.exists, reparsed.lineCounter, this.vacant);
   }
 }

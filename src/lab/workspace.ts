@@ -2,7 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Context } from '../context.js';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { Virsh } from '../adapters/virsh.js';
+import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
 import { withLock } from '../lock.js';
 import { decideDriver, driverFromEnv, kvmDeviceUsable, parseDriverChoice, readProbe, type DriverDecision } from '../host/driver.js';
 import { Registry } from '../images/registry.js';
@@ -12,6 +13,7 @@ import type { Role } from '../roles/role-schema.js';
 import { loadTemplate, renderVagrantfile } from '../vagrantfile/render-vagrantfile.js';
 import { buildVagrantfileView } from '../vagrantfile/vagrantfile-view.js';
 import { LabFile } from './lab-file.js';
+import { type LastLab, recallLab, rememberLab } from './last-lab.js';
 import { readMachineKeys } from './machine-keys.js';
 import { readBuiltImages } from './vagrant-machines.js';
 import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
@@ -28,7 +30,11 @@ export interface Workspace {
 
 export async function loadWorkspace(context: Context): Promise<Workspace> {
   const roles = await loadRoles(context.projectRoot);
-  const labFile = await LabFile.load(context.labFile, displayPath(context.labFile));
+  const recalled = await recallLab(context.home, context.labDir);
+  const wholeFileHint = recalled ? restoreHint(context, recalled) : 'lab.yaml is YAML text such as "name: lab" and "machines:" (see the README)';
+  const labFile = await LabFile.load(context.labFile, displayPath(context.labFile), { name: recalled?.name, wholeFileHint });
+  if (labFile.vacant && recalled) await refuseHiddenLab(context, labFile, recalled);
+  checkRoles(labFile, roles);
   await checkProvisionScripts(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
@@ -40,6 +46,39 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
 function displayPath(file: string): string {
   const relative = path.relative(process.cwd(), file);
   return !relative ? 'lab.yaml' : relative.startsWith('..') ? file : relative;
+}
+
+function restoreHint(context: Context, recalled: LastLab): string {
+  return `Put back the last lab.yaml vmlab wrote: cp ${recalled.copy} ${context.labFile}`;
+}
+
+/**
+ * lab.yaml missing or emptied while this folder's lab still has VMs: going on would list nothing and let
+ * the next create start over, leaving those VMs running with nothing to manage them. Refused, with the VMs
+ * (which nothing declares now) and the way back.
+ */
+async function refuseHiddenLab(context: Context, labFile: LabFile, recalled: LastLab): Promise<void> {
+  const domains = await new Virsh(context.runner, context.libvirtUri).domains().catch(() => undefined);
+  const prefix = `vmlab-${recalled.name}-`;
+  const ours = (domains ?? []).filter((domain) => domain.name.startsWith(prefix));
+  if (!ours.length) return;
+  const how = labFile.exists ? 'is empty' : 'is missing';
+  throw new UserError(
+    `${labFile.displayName} ${how}, but this folder's lab "${recalled.name}" still has VMs in libvirt, and nothing declares them now:\n` +
+      ours.map((domain) => `  ${domain.name.padEnd(Math.max(...ours.map((row) => row.name.length)) + 2)}${domain.state}   undeclared`).join('\n') +
+      '\nNothing was changed.',
+    `${restoreHint(context, recalled)} (then: make list)`,
+  );
+}
+
+/** Each machine's role must exist: reported at its line, with the machine's name and the known roles. */
+function checkRoles(labFile: LabFile, roles: Map<string, Role>): void {
+  const issues: ConfigIssue[] = [];
+  for (const [name, machine] of Object.entries(labFile.lab.machines)) {
+    if (roles.has(machine.role)) continue;
+    issues.push({ path: `machines.${name}.role`, message: `unknown role "${machine.role}" for machine ${name}`, ...labFile.position(['machines', name, 'role']) });
+  }
+  if (issues.length) throw new ConfigError(labFile.displayName, issues, `Known roles: ${[...roles.keys()].sort().join(', ')} (make roles)`);
 }
 
 /** Each machine's provision: scripts must exist (relative to lab.yaml's folder) before anything runs. */
@@ -112,6 +151,8 @@ async function saveWorkspace(context: Context, labFile: LabFile, vagrantfileText
   }
   if (labChanged) await labFile.save();
   if (vagrantfileChanged) await writeFileAtomic(context.vagrantfile, vagrantfileText);
+  // The lab's name and a copy of what lab.yaml now says, for the day lab.yaml is lost (refuseHiddenLab).
+  if (labChanged || vagrantfileChanged) await rememberLab(context.home, context.labDir, labFile.lab.name, labFile.toString());
 }
 
 async function readText(file: string): Promise<string | undefined> {

@@ -3,9 +3,14 @@ import { IMAGE_NAME, IMAGE_NAME_RULE } from '../names.js';
 
 export const resourcesSchema = z
   .object({
-    cpus: z.number().int().min(1).max(64),
-    memory: z.number().int().min(256, 'memory is in MiB and must be at least 256').max(262144),
-    disk: z.number().int().min(5, 'disk is in GiB and must be at least 5').max(2048),
+    // "memory: 2G" is the usual slip: say the unit and show a value that works.
+    cpus: z.number({ invalid_type_error: 'cpus is a whole number of vCPUs, such as 2' }).int('cpus is a whole number of vCPUs, such as 2').min(1).max(64),
+    memory: z
+      .number({ invalid_type_error: 'memory is a whole number of MiB, such as 2048 (for 2 GiB)' })
+      .int('memory is a whole number of MiB, such as 2048 (for 2 GiB)')
+      .min(256, 'memory is in MiB and must be at least 256')
+      .max(262144),
+    disk: z.number({ invalid_type_error: 'disk is a whole number of GiB, such as 20' }).int('disk is a whole number of GiB, such as 20').min(5, 'disk is in GiB and must be at least 5').max(2048),
   })
   .strict();
 

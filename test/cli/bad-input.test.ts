@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { domainList, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, REPO, Sandbox, URI } from '../support/fakes.js';
@@ -36,13 +36,26 @@ interface Row {
   plan?: PlannedCall[];
   tools?: PlannedCall['tool'][];
   prepare?: (sandbox: Sandbox) => Promise<void>;
+  env?: (sandbox: Sandbox) => Record<string, string>;
+}
+
+/** A folder where a state file should be. */
+async function fileToFolder(file: string): Promise<void> {
+  await rm(file, { force: true });
+  await mkdir(file, { recursive: true });
 }
 
 const rows: Row[] = [
   // Names that do not exist.
   { case: 'an unknown role', args: ['create-nosuch', 'NAME=x'], code: 2, message: /unknown role "nosuch"\n.*Known roles: .*docker/ },
   { case: 'an unknown role (CLI)', via: 'cli', args: ['create', 'nosuch', '--name', 'x'], code: 2, message: /unknown role "nosuch"/ },
-  { case: 'an unknown role in lab.yaml', args: ['up'], lab: 'name: lab\nmachines:\n  a:\n    role: nosuch\n', code: 2, message: /unknown role "nosuch"/ },
+  {
+    case: 'an unknown role in lab.yaml',
+    args: ['up'],
+    lab: 'name: lab\nmachines:\n  a:\n    role: nosuch\n',
+    code: 2,
+    message: /lab\.yaml:4:11: machines\.a\.role: unknown role "nosuch" for machine a\n\s+next: Known roles: .*docker/,
+  },
   { case: 'an unknown image (create)', args: ['create-docker', 'NAME=x', 'IMAGE=nosuch'], plan: creating, code: 2, message: /unknown image "nosuch"\n.*Known images: .*debian-12/ },
   { case: 'an unknown image (build)', args: ['build', 'IMAGE=nosuch'], code: 2, message: /unknown image "nosuch"/ },
   { case: 'an unknown image (image-rm)', args: ['image-rm', 'IMAGE=nosuch', 'YES=1'], code: 2, message: /unknown image "nosuch"/ },
@@ -94,7 +107,18 @@ const rows: Row[] = [
   // lab.yaml that cannot be read: each problem with its file, line and column.
   { case: 'malformed lab.yaml (syntax)', args: ['up'], lab: 'name: lab\nmachines:\n  web:\n    role: [docker\n', code: 2, message: /lab\.yaml:5:1: Flow sequence in block collection must be sufficiently indented and end with a \]/ },
   { case: 'malformed lab.yaml (CLI)', via: 'cli', args: ['create', 'base', '--name', 'dev'], lab: 'name: lab\nmachines:\n  web: [\n', code: 2, message: /^error: lab\.yaml:\d+:\d+: /m },
-  { case: 'cpus: two in lab.yaml', args: ['up'], lab: `${LAB}    cpus: two\n`, code: 2, message: /lab\.yaml:5:11: machines\.web\.cpus: Expected number, received string/ },
+  { case: 'cpus: two in lab.yaml', args: ['up'], lab: `${LAB}    cpus: two\n`, code: 2, message: /lab\.yaml:5:11: machines\.web\.cpus: cpus is a whole number of vCPUs, such as 2/ },
+  { case: 'memory: 2G in lab.yaml', args: ['plan'], lab: `${LAB}    memory: 2G\n`, code: 2, message: /lab\.yaml:5:13: machines\.web\.memory: memory is a whole number of MiB, such as 2048/ },
+  { case: 'machins: (a typo) in lab.yaml', args: ['plan'], lab: 'name: lab\nmachins:\n  web:\n    role: docker\n', code: 2, message: /lab\.yaml:2:1: machins: unknown field; did you mean machines\?/ },
+  { case: 'memroy: (a typo) under a machine', args: ['up'], lab: `${LAB}    memroy: 2048\n`, code: 2, message: /lab\.yaml:5:5: machines\.web\.memroy: unknown field; did you mean memory\?/ },
+  { case: 'lab.yaml that is a list', args: ['plan'], lab: '- web\n- db\n', code: 2, message: /lab\.yaml: the file must be a map of fields \(lines such as "name: \.\.\."\), not a list\n\s+next: lab\.yaml is YAML text/ },
+  {
+    case: 'lab.yaml that is not text',
+    args: ['list'],
+    prepare: (sandbox) => writeFile(path.join(sandbox.labDir, 'lab.yaml'), Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe, 0x00, 0x41])),
+    code: 2,
+    message: /lab\.yaml: this is not a text file \(it holds binary data\); it must be YAML text\n\s+next: /,
+  },
   { case: 'machines: [a, b] in lab.yaml', args: ['plan'], lab: 'name: lab\nmachines: [a, b]\n', code: 2, message: /lab\.yaml:2:11: machines: Expected object, received array/ },
   {
     case: 'a duplicate IP (plan)',
@@ -151,7 +175,10 @@ const rows: Row[] = [
   { case: 'a negative MEMORY', args: ['create-docker', 'NAME=x', 'MEMORY=-5'], code: 2, message: /invalid size: MEMORY: memory is in MiB and must be at least 256/ },
   { case: 'an absurd CPUS', args: ['create-docker', 'NAME=x', 'CPUS=1000'], code: 2, message: /invalid size: CPUS: .*64/ },
   { case: 'an absurd DISK', args: ['create-docker', 'NAME=x', 'DISK=100000'], code: 2, message: /invalid size: DISK: .*2048/ },
-  { case: 'CPUS that is not a number', args: ['create-docker', 'NAME=x', 'CPUS=two'], code: 2, message: /CPUS must be a whole number, got "two"/ },
+  { case: 'CPUS that is not a number', args: ['create-docker', 'NAME=x', 'CPUS=two'], code: 2, message: /CPUS must be a whole number of vCPUs, got "two"\n\s+next: Example: CPUS=2$/m },
+  // The example must be a value that is then accepted (MEMORY=2 is refused: memory is in MiB).
+  { case: 'MEMORY that is not a number', args: ['create-docker', 'NAME=x', 'MEMORY=abc'], code: 2, message: /MEMORY must be a whole number of MiB, got "abc"\n\s+next: Example: MEMORY=2048$/m },
+  { case: 'DISK that is not a number', args: ['create-docker', 'NAME=x', 'DISK=20G'], code: 2, message: /DISK must be a whole number of GiB, got "20G"\n\s+next: Example: DISK=20$/m },
   { case: 'COUNT out of range', args: ['create-group', 'GROUP=db', 'ROLE=base', 'COUNT=99'], code: 2, message: /a group needs 1 to 16 machines, got 99/ },
   { case: 'a SUBNET that is not one', args: ['create-group', 'GROUP=db', 'ROLE=base', 'COUNT=2', 'SUBNET=10.20.0/24'], code: 2, message: /SUBNET "10\.20\.0\/24" is not a subnet/ },
   {
@@ -172,6 +199,69 @@ const rows: Row[] = [
   },
   { case: 'deleting an image with children', args: ['image-rm', 'IMAGE=debian-12', 'YES=1'], code: 1, message: /image debian-12 has child images: base, docker\n.*make image-rm IMAGE=base YES=1/ },
 
+  // State files that cannot be read (issue 13.4): a folder where the file should be makes the read fail
+  // with EISDIR even as root (chmod 000 does not stop root; the EACCES case runs as nobody, below).
+  {
+    case: 'the registry index is a folder (images)',
+    args: ['images'],
+    prepare: (sandbox) => fileToFolder(path.join(sandbox.home, 'images/index.json')),
+    code: 1,
+    message: /cannot read the image registry index \(\S+\/home\/images\/index\.json\): it is a folder where a file should be\. Nothing was changed\.\n\s+next: Move the folder away \(mv \S+index\.json \S+index\.json\.moved\)/,
+  },
+  {
+    case: 'the registry index is a folder (create)',
+    args: ['create-docker', 'NAME=x'],
+    plan: creating,
+    prepare: (sandbox) => fileToFolder(path.join(sandbox.home, 'images/index.json')),
+    code: 1,
+    message: /cannot read the image registry index \(\S+index\.json\): it is a folder where a file should be/,
+  },
+  {
+    case: 'the build queue is a folder',
+    args: ['queue'],
+    prepare: (sandbox) => fileToFolder(path.join(sandbox.home, 'queue/queue.json')),
+    code: 1,
+    message: /cannot read the build queue \(\S+\/queue\/queue\.json\): it is a folder where a file should be\. Nothing was changed\./,
+  },
+  {
+    case: 'lab.yaml is a folder',
+    args: ['list'],
+    prepare: (sandbox) => fileToFolder(path.join(sandbox.labDir, 'lab.yaml')),
+    code: 1,
+    message: /cannot read \S*lab\.yaml \(\S+\/lab\/lab\.yaml\): it is a folder where a file should be\. Nothing was changed\./,
+  },
+  {
+    case: 'the logs folder is a file (create)',
+    args: ['create-docker', 'NAME=x'],
+    plan: creating,
+    prepare: (sandbox) => writeFile(path.join(sandbox.home, 'logs'), 'not a folder\n'),
+    code: 1,
+    message: /\S+\/home\/logs is a file where vmlab keeps a folder \(logs\/\)\. Nothing was changed\.\n\s+next: Move it away/,
+  },
+
+  // VMLAB_HOME that cannot be used (issue 13.6): named as such, not "No images yet".
+  {
+    case: 'VMLAB_HOME that does not exist (images)',
+    args: ['images'],
+    env: (sandbox) => ({ VMLAB_HOME: path.join(sandbox.root, 'no-such-home') }),
+    code: 1,
+    message: /VMLAB_HOME=\S+\/no-such-home does not exist\. Nothing was changed\.\n\s+next: Check the path \(a typo\?\); mkdir -p \S+no-such-home/,
+  },
+  {
+    case: 'VMLAB_HOME that does not exist (queue)',
+    args: ['queue'],
+    env: (sandbox) => ({ VMLAB_HOME: path.join(sandbox.root, 'no-such-home') }),
+    code: 1,
+    message: /VMLAB_HOME=\S+\/no-such-home does not exist/,
+  },
+  {
+    case: 'VMLAB_HOME that is a file (create)',
+    args: ['create-docker', 'NAME=x'],
+    env: (sandbox) => ({ VMLAB_HOME: path.join(sandbox.labDir, 'lab.yaml') }),
+    code: 1,
+    message: /VMLAB_HOME=\S+\/lab\.yaml is a file, not a folder\. Nothing was changed\./,
+  },
+
   // The host: libvirtd stopped, vagrant missing.
   { case: 'libvirtd stopped (create)', args: ['create-docker', 'NAME=web2'], plan: libvirtDown, code: 1, message: /libvirtd is not reachable at qemu:\/\/\/system: failed to connect to the hypervisor\n.*make setup/ },
   { case: 'libvirtd stopped (up)', args: ['up'], plan: libvirtDown, code: 1, message: /libvirtd is not reachable at qemu:\/\/\/system/ },
@@ -191,7 +281,8 @@ describe.concurrent('bad input is refused and changes nothing', () => {
       await sandbox.plan(row.plan ?? [libvirtUp]);
       const before = await labState(sandbox);
 
-      const result = row.via === 'cli' ? await sandbox.cli(row.args) : await sandbox.make(row.args);
+      const env = row.env?.(sandbox) ?? {};
+      const result = row.via === 'cli' ? await sandbox.cli(row.args, env) : await sandbox.make(row.args, env);
       expect(result.stderr).toMatch(row.message);
       if (row.via === 'cli') expect(result.exitCode, result.stderr).toBe(row.code);
       else expectMakeFailure(result, row.code);

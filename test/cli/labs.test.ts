@@ -76,7 +76,8 @@ describe('make up', () => {
       libvirtUp,
       routes,
       noDomains,
-      // From the first poll on, a runs: the others may start.
+      // The first poll after a starts finds no domain yet (the others wait); from the next one on, a runs.
+      noDomains,
       domainList([['vmlab-lab-a', 'running']], true),
       ...hostReadings,
       up('a', { delayMs: 2000 }),

@@ -24,6 +24,9 @@ const create = (domain: string, label: string, fail?: string): PlannedCall => ({
 });
 const remove = (domain: string, label: string): PlannedCall => ({ tool: 'virsh', args: [...URI, 'snapshot-delete', '--domain', domain, '--snapshotname', label] });
 const domstate = (domain: string, state: string): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domstate', domain], stdout: `${state}\n\n` });
+const setClock = (domain: string): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domtime', domain, '--now'] });
+/** `virsh domtime`: the guest's clock, `offset` seconds from the host's now (the plan is written just before the run). */
+const readClock = (domain: string, offset: number): PlannedCall => ({ tool: 'virsh', args: [...URI, 'domtime', domain], stdout: `Time: ${Math.floor(Date.now() / 1000) + offset}\n` });
 const PFLASH = 'error: Operation not supported: internal snapshots of a VM with pflash based firmware are not supported\n';
 
 let sandbox: Sandbox;
@@ -173,10 +176,35 @@ describe('make snapshot ACTION=restore', () => {
       snapshotList(WEB),
       domstate(WEB, 'running'),
       { tool: 'virsh', args: [...URI, 'snapshot-revert', '--domain', WEB, '--snapshotname', 'before', '--running'] },
+      setClock(WEB),
+      readClock(WEB, 0),
     ]);
     const result = await sandbox.make(['snapshot', 'NAME=web', 'ACTION=restore', 'SNAP=before', 'YES=1']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('web: restored to snapshot before (kept running)');
+    expect(result.stderr).toMatch(/web: clock set to the host's time/);
+    expect(result.stderr).not.toContain('warning');
+    await sandbox.expectPlanDone();
+  });
+
+  // Issue 13.7: the guest comes back with the snapshot's clock; vmlab sets it through the guest agent and checks it.
+  const restoreRunning = [libvirtUp, domains(), snapshotList(WEB), domstate(WEB, 'running'), { tool: 'virsh' as const, args: [...URI, 'snapshot-revert', '--domain', WEB, '--snapshotname', 'before', '--running'] }];
+
+  it('a guest agent that does not answer: retried, then a warning with the fix; the restore itself succeeded', async () => {
+    await sandbox.plan([...restoreRunning, { ...setClock(WEB), exitCode: 1, stderr: 'error: Guest agent is not responding: QEMU guest agent is not connected\n', repeat: true }]);
+    const result = await sandbox.make(['snapshot', 'NAME=web', 'ACTION=restore', 'SNAP=before', 'YES=1']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /warning: web: could not set the clock after the restore \(guest agent: Guest agent is not responding: QEMU guest agent is not connected\); it keeps the snapshot's time\. Fix: virsh -c qemu:\/\/\/system domtime vmlab-lab-web --now/,
+    );
+    expect((await virshCalls()).filter((args) => args[0] === 'domtime')).toHaveLength(5);
+  });
+
+  it('a clock still minutes behind after it was set: a warning that says how far', async () => {
+    await sandbox.plan([...restoreRunning, setClock(WEB), readClock(WEB, -300)]);
+    const result = await sandbox.make(['snapshot', 'NAME=web', 'ACTION=restore', 'SNAP=before', 'YES=1']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/warning: web: the clock is still (29\d|30\d) s behind the host's after the restore\. Fix: /);
     await sandbox.expectPlanDone();
   });
 

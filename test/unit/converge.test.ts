@@ -148,3 +148,17 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('planLab: a first up that was cut off (issue 13)', () => {
+  it('is made again, whatever libvirt holds for it', () => {
+    const machine = { name: 'web', domain: 'vmlab-lab-web', image: 'docker', cpus: 2, memory: 2048 } as Parameters<typeof planLab>[0][number];
+    const running = new Map([['vmlab-lab-web', { state: 'running', cpus: 2, memoryMiB: 2048 }]]);
+    expect(planLab([machine], running, 'vmlab-lab-').steps[0]).toMatchObject({ kind: 'nothing' });
+    expect(planLab([machine], running, 'vmlab-lab-', undefined, new Set(['vmlab-lab-web'])).steps[0]).toMatchObject({
+      kind: 'create',
+      state: 'running',
+      detail: 'its first up was cut off (vmlab killed?): made again from image docker',
+    });
+    expect(planLab([machine], new Map(), 'vmlab-lab-', undefined, new Set(['vmlab-lab-web'])).steps[0]).toMatchObject({ kind: 'create', state: 'not created' });
+  });
+});

@@ -71,7 +71,7 @@ describe('lab.yaml editing', () => {
 
   it.each([
     ['malformed YAML', 'machines:\n  web:\n    role: [docker\n', /lab\.yaml:\d+:\d+: /],
-    ['a wrong type, with its line', 'machines:\n  web:\n    role: docker\n    cpus: lots\n', /lab\.yaml:4:11: machines\.web\.cpus: Expected number/],
+    ['a wrong type, with its line', 'machines:\n  web:\n    role: docker\n    cpus: lots\n', /lab\.yaml:4:11: machines\.web\.cpus: cpus is a whole number of vCPUs, such as 2/],
     ['an unknown field', 'machines:\n  web:\n    role: docker\n    colour: red\n', /machines\.web\.colour: unknown field/],
     ['a bad machine name', 'machines:\n  Web_1:\n    role: docker\n', /machine names are/],
     ['a duplicate key', 'machines:\n  web:\n    role: docker\n  web:\n    role: base\n', /lab\.yaml:4:\d+: .*[Uu]nique/],
