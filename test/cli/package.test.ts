@@ -12,7 +12,8 @@ let vmlab: string;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'vmlab-pack-'));
-  const packed = await execa('npm', ['pack', '--json', '--pack-destination', root], { cwd: REPO, reject: false });
+  // --ignore-scripts: the CLI is built already (the tests' global setup checks it); prepack would rebuild dist under the other tests.
+  const packed = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', root], { cwd: REPO, reject: false });
   expect(packed.exitCode, packed.stderr).toBe(0);
   const { filename } = (JSON.parse(packed.stdout) as { filename: string }[])[0]!;
   const installed = await execa('npm', ['install', '-g', '--prefix', path.join(root, 'prefix'), '--prefer-offline', '--no-audit', '--no-fund', path.join(root, filename)], { reject: false });
