@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VAGRANT_ENV } from '../adapters/vagrant.js';
 import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
+import { CommandError } from '../errors.js';
 import { JobLog } from '../queue/job-log.js';
 import { StepBoard } from '../ui/steps.js';
 import { renderTable } from '../ui/ui.js';
@@ -153,6 +154,16 @@ function runOne(
     }
   })();
   return { outcome, done: () => finished };
+}
+
+/**
+ * One vagrant command on one machine (halt, destroy) with the step display and its log; a failure throws
+ * the CommandError vagrant's own exit would have, with the step, the log's tail and its path.
+ */
+export async function runVagrantStep(context: Context, action: string, run: MachineRun): Promise<void> {
+  const [outcome] = await runMachines(context, action, [run]);
+  if (!outcome || outcome.ok) return;
+  throw new CommandError(['vagrant', ...run.args], outcome.exitCode, outcome.tail.join('\n'), outcome.tail.length ? `Its full log: ${outcome.log}` : undefined);
 }
 
 /** How many of a failed run's last lines its report shows. */
