@@ -132,6 +132,9 @@ resources: $(CLI) ## who uses what on this host (running VMs) against the limits
 snapshot: $(CLI) ## snapshot NAME=..[,..]|GROUP=.. ACTION=create|list|restore|delete [SNAP=..] [YES=1]: VM snapshots
 	@$(VMLAB) snapshot --action="$$VMLAB_ACTION" --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP" --snap="$$VMLAB_SNAP"
 
+graph: $(CLI) ## graph [FILE=lab.svg]: draw the lab (machines, groups, networks, addresses, images) with graphviz
+	@$(VMLAB) graph --file="$$VMLAB_FILE"
+
 ##@ Images
 build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
 	@$(VMLAB) build --image="$$VMLAB_IMAGE" --role="$$VMLAB_ROLE_ARG" $(call on,FORCE,--force) $(call on,BG,--background)
@@ -201,5 +204,4 @@ help: ## this list, with the variables that apply
 help-roles:
 	@for role in $(ROLES); do printf '  %-18s %s\n' "create-$$role" "$$(sed -n 's/^description: //p' "roles/$$role.yaml")"; done
 
-# graph: see ##@ Labs
-.PHONY: help-roles $(addprefix create-,$(ROLES)) dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help
+.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help

@@ -158,6 +158,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         (await import('./commands/snapshot.js')).snapshotCommand(context(args), { action: args.action || undefined, name: args.name || undefined, snap: args.snap || undefined, group: args.group || undefined }),
     )
     .command('list', "the lab's machines with their state from libvirt", {}, async (args) => (await import('./commands/list.js')).listMachines(context(args)))
+    .command(
+      'graph',
+      'draw the lab: machines, groups, networks and addresses, and the images they stand on (graphviz dot)',
+      (y) => y.option('file', { type: 'string', describe: 'the picture to write; its extension is the format (default: lab.svg)' }),
+      async (args) => (await import('./commands/graph.js')).graphLab(context(args), { file: args.file || undefined }),
+    )
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => (await import('./commands/render.js')).renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => (await import('./commands/roles.js')).listRoles(context(args)))
     .command('setup', 'install and start what the host lacks (idempotent)', {}, async (args) => (await import('./commands/host.js')).setup(context(args)))
