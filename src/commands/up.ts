@@ -198,7 +198,9 @@ async function upRuns(context: Context, steps: Step[]): Promise<MachineRun[]> {
 /** How many provisioners vagrant runs in a machine's first up, as its Vagrantfile block lists them. */
 function provisionerCount(context: Context, machine: ResolvedMachine): number | undefined {
   try {
-    return buildVagrantfileView([machine], { labFile: 'lab.yaml', driver: 'qemu', labDir: context.labDir, projectRoot: context.projectRoot }).machines[0]?.provisioners.length;
+    const view = buildVagrantfileView([machine], { labFile: 'lab.yaml', driver: 'qemu', labDir: context.labDir, projectRoot: context.projectRoot }).machines[0];
+    // The feature library is uploaded by a file provisioner of its own, before the shell ones.
+    return view ? view.provisioners.length + (view.featureLib ? 1 : 0) : undefined;
   } catch {
     return undefined;
   }

@@ -17,6 +17,7 @@ const VAGRANT_UP = [
   '    web: SSH address: 192.168.123.45:22',
   '==> web: Machine booted and ready!',
   '==> web: Setting hostname...',
+  '==> web: Running provisioner: feature-lib (file)...',
   '==> web: Running provisioner: feature-essentials (shell)...',
   '    web: Running: /tmp/vagrant-shell20261202-1-abc.sh',
   ...Array.from({ length: 40 }, (_, index) => `    web: Unpacking package-${index} (1.0-1) ...`),
@@ -48,7 +49,7 @@ describe('the step display of a create', () => {
     const result = await sandbox.make(['create-base', 'NAME=web']);
     expect(result.exitCode, result.stderr).toBe(0);
     const lines = result.stderr.trim().split('\n');
-    for (const step of ['prepare', 'boot', 'ssh', 'configure', 'provision essentials 1/3', 'provision guest-agent 2/3', 'provision time-sync 3/3']) {
+    for (const step of ['prepare', 'boot', 'ssh', 'configure', 'provision lib 1/4', 'provision essentials 2/4', 'provision guest-agent 3/4', 'provision time-sync 4/4']) {
       expect(result.stderr).toMatch(new RegExp(`^web  ${step}\\s+✔ \\d+ s$`, 'm'));
     }
     expect(result.stderr).toMatch(/^web {2}checks\s+✔ 3\/3 pass {2}\d+ s$/m);
@@ -89,12 +90,12 @@ describe('the step display of a create', () => {
     const result = await sandbox.make(['create-base', 'NAME=web']);
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toContain('error: web did not come up (vagrant exited with 1)');
-    expect(result.stderr).toContain('failed at: provision time-sync 3/3');
+    expect(result.stderr).toContain('failed at: provision time-sync 4/4');
     const tail = /last 20 lines of (\S+\.log):\n((?: {4}.*\n){20})/.exec(result.stderr);
     expect(tail, result.stderr).not.toBeNull();
     expect(tail![2]).toContain('E: Unable to locate package chrony');
     expect(tail![2]).not.toContain('Unpacking');
-    expect(result.stderr).toMatch(/^web  provision time-sync 3\/3\s+✖ \d+ s$/m);
+    expect(result.stderr).toMatch(/^web  provision time-sync 4\/4\s+✖ \d+ s$/m);
     expect(tail![1]).toBe(path.join(sandbox.home, 'logs', path.basename(tail![1]!)));
     expect(result.stderr).toMatch(/next: Read its log: \S+\.log\. Retry: make create-base NAME=web/);
   });
