@@ -65,9 +65,14 @@ $(CLI): node_modules/.installed scripts/build-cli.mjs $(SOURCES)
 	@touch $@
 
 ##@ Machines
+# One explicit target per role (create-base, create-docker, ...), so that make's own tab completion and
+# make help list them; the pattern rule below them takes any other create-<x>, which the CLI refuses by name.
+CREATE_ROLE = @$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK"
 create-%: export VMLAB_ROLE = $*
+$(addprefix create-,$(ROLES)): create-%: $(CLI)
+	$(CREATE_ROLE)
 create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
-	@$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK"
+	$(CREATE_ROLE)
 
 dev-vm: $(CLI) ## a base VM called dev
 	@$(VMLAB) create --role=base $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$${VMLAB_NAME:-dev}"
@@ -128,6 +133,9 @@ resources: $(CLI) ## who uses what on this host (running VMs) against the limits
 snapshot: $(CLI) ## snapshot NAME=..[,..]|GROUP=.. ACTION=create|list|restore|delete [SNAP=..] [YES=1]: VM snapshots
 	@$(VMLAB) snapshot --action="$$VMLAB_ACTION" --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP" --snap="$$VMLAB_SNAP"
 
+graph: $(CLI) ## graph [FILE=lab.svg]: draw the lab (machines, groups, networks, addresses, images) with graphviz
+	@$(VMLAB) graph --file="$$VMLAB_FILE"
+
 ##@ Images
 build: $(CLI) ## build IMAGE=..|ROLE=.. [FORCE=1] [BG=1]: build an image and its parents through the queue
 	@$(VMLAB) build --image="$$VMLAB_IMAGE" --role="$$VMLAB_ROLE_ARG" $(call on,FORCE,--force) $(call on,BG,--background)
@@ -184,8 +192,17 @@ lint: node_modules/.installed ## type-check and shellcheck the scripts
 clean: ## remove the built CLI (not your lab, not your images)
 	@rm -rf dist
 
-help: ## this list; common variables: DRY_RUN=1 JSON=1 YES=1 DRIVER=kvm|qemu
-	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nRoles: %s\nVariables: DRY_RUN=1 (print what would run) JSON=1 (machine-readable) YES=1 (no confirmation)\n' "$(ROLES)"
+help: ## this list, with the variables that apply
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^create-%:.*## / {print "  create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role:"; system("$(MAKE) -s help-roles"); next} /^[a-z0-9%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
+	@printf '\nVariables:\n'
+	@printf '  %-18s %s\n' 'QUIET=1' 'only results and errors (the targets that change machines or images)' \
+	  'VERBOSE=1' "stream vagrant's, apt's and the builders' own output (otherwise only in .vmlab/logs/)" \
+	  'DRY_RUN=1' 'print the commands that would change something; change nothing' \
+	  'JSON=1' 'machine-readable output (the listings marked JSON=1)' \
+	  'YES=1' 'no confirmation (delete, destroy, image-rm, gc)' \
+	  'DRIVER=kvm|qemu' 'force the hypervisor (default: KVM when it works)'
 
-.PHONY: dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help
+help-roles:
+	@for role in $(ROLES); do printf '  %-18s %s\n' "create-$$role" "$$(sed -n 's/^description: //p' "roles/$$role.yaml")"; done
+
+.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help

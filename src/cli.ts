@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { createContext, type Context, type GlobalOptions } from './context.js';
+import { createContext, PROJECT_ROOT, type Context, type GlobalOptions } from './context.js';
 import { UserError } from './errors.js';
 import type { Selection } from './commands/up.js';
 
@@ -34,7 +36,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .option('json', { type: 'boolean', describe: 'machine-readable output' })
     .option('yes', { alias: 'y', type: 'boolean', describe: 'do not ask for confirmation' })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'only results and errors' })
-    .option('verbose', { alias: 'v', type: 'boolean', describe: 'print every external command before it runs' })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: "print every external command before it runs and stream the tools' own output (vagrant, apt, builders)" })
     .middleware(async (args) => {
       const command = String(args._[0] ?? '');
       if (!command || args.help) return;
@@ -107,17 +109,17 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       'declare a group of machines of a role with a network and addresses, and bring them up side by side',
       (y) =>
         y
-          .positional('group', { type: 'string' })
+          .positional('group', { type: 'string', describe: 'the group name' })
           .option('role', { type: 'string', describe: 'the machines\' role' })
           .option('count', { type: 'string', describe: 'how many machines: <group>-1 .. <group>-<count>' })
           .option('names', { type: 'string', describe: 'the machines\' names, comma-separated (instead of count)' })
           .option('subnet', { type: 'string', describe: "the group network's subnet (default: a free 10.<n>.0.0/24)" })
-          .option('image', { type: 'string' })
-          .option('cpus', { type: 'string' })
-          .option('memory', { type: 'string' })
-          .option('disk', { type: 'string' })
-          .option('force', { type: 'boolean' })
-          .option('setup', { type: 'boolean' }),
+          .option('image', { type: 'string', describe: "image to boot (default: the role's image)" })
+          .option('cpus', { type: 'string', describe: 'vCPUs per machine' })
+          .option('memory', { type: 'string', describe: 'memory per machine in MiB' })
+          .option('disk', { type: 'string', describe: 'disk per machine in GiB' })
+          .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
+          .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' }),
       async (args) => {
         if (!args.group || !args.role) throw new UserError('create-group needs GROUP and ROLE', 'Example: make create-group GROUP=db ROLE=base COUNT=3', 2);
         if (!args.count && !args.names) throw new UserError('create-group needs COUNT or NAMES', 'Example: make create-group GROUP=db ROLE=base COUNT=3', 2);
@@ -162,6 +164,12 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         (await import('./commands/snapshot.js')).snapshotCommand(context(args), { action: args.action || undefined, name: args.name || undefined, snap: args.snap || undefined, group: args.group || undefined }),
     )
     .command('list', "the lab's machines with their state from libvirt", {}, async (args) => (await import('./commands/list.js')).listMachines(context(args)))
+    .command(
+      'graph',
+      'draw the lab: machines, groups, networks and addresses, and the images they stand on (graphviz dot)',
+      (y) => y.option('file', { type: 'string', describe: 'the picture to write; its extension is the format (default: lab.svg)' }),
+      async (args) => (await import('./commands/graph.js')).graphLab(context(args), { file: args.file || undefined }),
+    )
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => (await import('./commands/render.js')).renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => (await import('./commands/roles.js')).listRoles(context(args)))
     .command('setup', 'install and start what the host lacks (idempotent)', {}, async (args) => (await import('./commands/host.js')).setup(context(args)))
@@ -173,7 +181,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       'build an image unless it is up to date',
       (y) =>
         y
-          .positional('image', { type: 'string' })
+          .positional('image', { type: 'string', describe: 'the image to build' })
           .option('role', { type: 'string', describe: "build the role's image" })
           .option('force', { type: 'boolean', describe: 'rebuild even when up to date' })
           .option('background', { type: 'boolean', describe: 'queue the build and return at once (BG=1)' }),
@@ -195,14 +203,14 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       async (args) => (await import('./commands/images.js')).listImages(context(args), { tree: args.tree === true }),
     )
     .command('queue', 'the build queue: each job with its step, percent and ETA', {}, async (args) => (await import('./commands/queue.js')).showQueue(context(args)))
-    .command('queue-log [job]', "a build job's log", (y) => y.positional('job', { type: 'string' }), async (args) =>
+    .command('queue-log [job]', "a build job's log", jobArg, async (args) =>
       (await import('./commands/queue.js')).showJobLog(context(args), jobId(args.job, 'queue-log')),
     )
-    .command('queue-cancel [job]', 'cancel a queued or running build', (y) => y.positional('job', { type: 'string' }), async (args) =>
+    .command('queue-cancel [job]', 'cancel a queued or running build', jobArg, async (args) =>
       (await import('./commands/queue.js')).cancelQueueJob(context(args), jobId(args.job, 'queue-cancel')),
     )
     .command('worker', false, {}, async (args) => (await import('./commands/queue.js')).runWorkerCommand(context(args), (await import('./commands/build.js')).buildOne))
-    .command('image-rm [image]', 'remove an image, its Vagrant box and its pool volumes', (y) => y.positional('image', { type: 'string' }), async (args) => {
+    .command('image-rm [image]', 'remove an image, its Vagrant box and its pool volumes', (y) => y.positional('image', { type: 'string', describe: 'the image to remove' }), async (args) => {
       if (!args.image) throw new UserError('which image? image-rm needs IMAGE', 'Example: make image-rm IMAGE=web-golden', 2);
       await (await import('./commands/images.js')).removeImage(context(args), args.image);
     })
@@ -221,7 +229,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       'register a Vagrant libvirt box from elsewhere as a custom image',
       (y) =>
         y
-          .positional('file', { type: 'string' })
+          .positional('file', { type: 'string', describe: 'the .box file' })
           .option('target', { type: 'string', describe: 'name of the new image' })
           .option('force', { type: 'boolean', describe: 'replace an existing image' }),
       async (args) => (await import('./commands/export.js')).importCommand(context(args), { file: args.file || undefined, target: args.target || undefined, force: args.force === true }),
@@ -231,8 +239,8 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
       "a new machine from another's current disk, with its own identity",
       (y) =>
         y
-          .positional('source', { type: 'string' })
-          .positional('target', { type: 'string' })
+          .positional('source', { type: 'string', describe: 'the machine to clone' })
+          .positional('target', { type: 'string', describe: 'the new machine' })
           .option('force', { type: 'boolean', describe: "even beyond the host's limits (FORCE=1)" }),
       async (args) => (await import('./commands/clone.js')).cloneMachine(context(args), args.source || undefined, args.target || undefined, { force: args.force === true }),
     )
@@ -242,18 +250,59 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('images-verify', 'checksums, qemu-img check, boxes and pool volumes; orphans', {}, async (args) => {
       outcome.exitCode = await (await import('./commands/images.js')).verifyImages(context(args));
     })
+    .command('completion [shell]', 'print the bash or zsh completion script (see the README to install it)', (y) => y.positional('shell', { type: 'string', choices: ['bash', 'zsh'], describe: 'the shell (default: from $SHELL)' }), async (args) => {
+      const { completionScript } = await import('./ui/completion.js');
+      process.stdout.write(completionScript(args.shell === 'zsh' || (!args.shell && /zsh$/.test(process.env.SHELL ?? '')) ? 'zsh' : 'bash'));
+    })
+    .command('__complete [index]', false, (y) => y.strict(false), async () => {
+      // Hidden: the completion scripts call it at each Tab, as __complete <index> -- <words after vmlab>.
+      const { completeWords, labNames } = await import('./ui/completion.js');
+      const separator = argv.indexOf('--');
+      const words = separator < 0 ? [] : argv.slice(separator + 1);
+      const ctx = makeContext({});
+      const candidates = await completeWords(words, Number(argv[1]) || 0, commandTable(), labNames(ctx));
+      if (candidates.length) process.stdout.write(`${candidates.join('\n')}\n`);
+    })
     .demandCommand(1, 'Give a command; see: vmlab --help (or make help)')
     .recommendCommands()
     .strict()
     .strictCommands()
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .help('help', 'show this help')
+    .version('version', 'show the version of vmlab', packageVersion())
+    // Off a terminal (a pipe, a file, a man-page generator) lines are not wrapped at all: no word is broken.
+    .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns || 100) : null)
     .exitProcess(false)
     .fail((message, error) => {
       if (error) throw error;
       throw new UserError(message, 'See: vmlab --help (or make help)', 2);
     });
+}
+
+/** The version in the package's package.json (read once, at --version). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Each visible command and its options, from the parser itself (global options under ''). */
+function commandTable(): Map<string, string[]> {
+  const parser = buildCli([], { exitCode: 0 }) as Argv & { getInternalMethods(): { getCommandInstance(): { getCommandHandlers(): Record<string, { description: string | false; builder: unknown }> } } };
+  const flags = (keys: string[]) => keys.filter((key) => key.length > 1 && !/[A-Z]/.test(key) && key !== '$0').map((key) => `--${key}`);
+  const table = new Map<string, string[]>([['', [...flags(Object.keys((parser as unknown as { getOptions(): { key: object } }).getOptions().key)), '-h']]]);
+  for (const [name, handler] of Object.entries(parser.getInternalMethods().getCommandInstance().getCommandHandlers())) {
+    if (handler.description === false) continue;
+    const scratch = yargs([]);
+    if (typeof handler.builder === 'function') (handler.builder as (y: Argv) => unknown)(scratch);
+    table.set(name, flags(Object.keys((scratch as unknown as { getOptions(): { key: object } }).getOptions().key)).filter((flag) => !['--help', '--version'].includes(flag)));
+  }
+  return table;
+}
+
+function jobArg<T>(y: Argv<T>) {
+  return y.positional('job', { type: 'string', describe: 'the job id (make queue lists them)' });
 }
 
 function jobId(job: string | undefined, command: string): string {

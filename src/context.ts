@@ -36,16 +36,25 @@ export interface GlobalOptions {
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * Installed as a package (npm install -g), vmlab acts on the lab of the folder it is run in, with that
+ * lab's .vmlab/; from a checkout (make, bin/vmlab) the checkout is the lab, as before.
+ */
+export function installedAsPackage(projectRoot: string): boolean {
+  return projectRoot.split(path.sep).includes('node_modules');
+}
+
 export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
   const projectRoot = env.VMLAB_PROJECT_ROOT ?? PROJECT_ROOT;
-  const labDir = path.resolve(env.VMLAB_LAB_DIR || projectRoot);
-  const ui = createUi({ json: options.json, quiet: options.quiet, env });
+  const installed = installedAsPackage(projectRoot);
+  const labDir = path.resolve(env.VMLAB_LAB_DIR || (installed ? process.cwd() : projectRoot));
+  const ui = createUi({ json: options.json, quiet: options.quiet, verbose: options.verbose, env });
   return {
     projectRoot,
     labDir,
     labFile: path.join(labDir, 'lab.yaml'),
     vagrantfile: path.join(labDir, 'Vagrantfile'),
-    home: path.resolve(env.VMLAB_HOME || path.join(projectRoot, '.vmlab')),
+    home: path.resolve(env.VMLAB_HOME || path.join(installed ? labDir : projectRoot, '.vmlab')),
     libvirtUri: env.VMLAB_LIBVIRT_URI || DEFAULT_LIBVIRT_URI,
     pool: env.VMLAB_POOL || 'default',
     runner: createRunner({ dryRun: Boolean(options.dryRun), print: (line) => ui.out(line), verbose: options.verbose }),

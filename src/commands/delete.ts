@@ -1,4 +1,4 @@
-import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
+import { vagrantArgs } from '../adapters/vagrant.js';
 import { Virsh, virshArgs } from '../adapters/virsh.js';
 import { confirmOrRefuse } from '../confirm.js';
 import type { Context } from '../context.js';
@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
 import { removeMachineKey } from '../lab/machine-keys.js';
+import { runVagrantStep } from '../lab/parallel.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import type { LabFile } from '../lab/lab-file.js';
 import { loadWorkspace, resolveMachines, syncVagrantfile, updateLab, type Workspace } from '../lab/workspace.js';
@@ -28,7 +29,7 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   const domain = `${domainPrefix(workspace.labFile.lab)}${name}`;
   // libvirt refuses to undefine a domain that has internal snapshots (make snapshot).
   await deleteAllSnapshots(context, name, domain);
-  await new Vagrant(context.runner, context.labDir).run(vagrantArgs.destroy(name), { interactive: true });
+  await runVagrantStep(context, 'destroy', { name, domain, args: vagrantArgs.destroy(name) });
 
   if (!context.dryRun) await removeLeftovers(context, domain);
   await removeMachineKey(context, domain);

@@ -1,7 +1,8 @@
-import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
+import { vagrantArgs } from '../adapters/vagrant.js';
 import type { Context } from '../context.js';
-import { CommandError, UserError } from '../errors.js';
-import { requireMachine } from '../lab/resolve-machines.js';
+import { UserError } from '../errors.js';
+import { failureDetail, runMachines } from '../lab/parallel.js';
+import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import { loadWorkspace } from '../lab/workspace.js';
 import { converge } from './up.js';
 
@@ -14,13 +15,13 @@ export async function startMachine(context: Context, name: string, options: { fo
 
 /** Boot a machine whose VM exists (after an export halted it): no provisioning, no checks. */
 export async function bootExisting(context: Context, name: string): Promise<void> {
-  try {
-    await new Vagrant(context.runner, context.labDir).run(vagrantArgs.up(name, { provision: 'no' }), { interactive: true });
-  } catch (error) {
-    if (error instanceof CommandError) {
-      throw new UserError(`${name} did not come up again (vagrant up exited with ${error.exitCode})`, `Read vagrant's output above. Retry: make start NAME=${name}`);
-    }
-    throw error;
+  const workspace = await loadWorkspace(context);
+  const [outcome] = await runMachines(context, 'up', [{ name, domain: `${domainPrefix(workspace.labFile.lab)}${name}`, args: vagrantArgs.up(name, { provision: 'no' }) }]);
+  if (outcome && !outcome.ok) {
+    throw new UserError(
+      `${name} did not come up again (vagrant up exited with ${outcome.exitCode})${failureDetail(outcome)}`,
+      `${outcome.tail.length ? `Read its log: ${outcome.log}` : "Read vagrant's output above"}. Retry: make start NAME=${name}`,
+    );
   }
   if (!context.dryRun) context.ui.info(`${name} is up. Shell: make ssh NAME=${name}`);
 }

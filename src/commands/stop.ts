@@ -1,7 +1,8 @@
-import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
+import { vagrantArgs } from '../adapters/vagrant.js';
 import type { Context } from '../context.js';
 import { preflight } from '../host/preflight.js';
-import { requireMachine } from '../lab/resolve-machines.js';
+import { runVagrantStep } from '../lab/parallel.js';
+import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
 
 export async function stopMachine(context: Context, name: string): Promise<void> {
@@ -9,5 +10,5 @@ export async function stopMachine(context: Context, name: string): Promise<void>
   requireMachine(workspace.labFile.lab, name);
   await preflight(context);
   await syncVagrantfile(context);
-  await new Vagrant(context.runner, context.labDir).run(vagrantArgs.halt(name), { interactive: true });
+  await runVagrantStep(context, 'halt', { name, domain: `${domainPrefix(workspace.labFile.lab)}${name}`, args: vagrantArgs.halt(name) });
 }

@@ -16,13 +16,14 @@ import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
 import { usedNetworks } from '../lab/networks.js';
-import { runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
+import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
 import { domainPrefix } from '../lab/resolve-machines.js';
 import { checkSecrets } from '../lab/secrets.js';
 import { loadWorkspace, renderWorkspace, resolveMachines, updateLab, type Workspace } from '../lab/workspace.js';
+import { StepBoard } from '../ui/steps.js';
 import { renderTable } from '../ui/ui.js';
-import { HOSTS_PROVISIONER, MANAGEMENT_NETWORK } from '../vagrantfile/vagrantfile-view.js';
+import { buildVagrantfileView, HOSTS_PROVISIONER, MANAGEMENT_NETWORK } from '../vagrantfile/vagrantfile-view.js';
 import { buildImage } from './build.js';
 
 /** Which machines a command acts on: a group, some names, or the whole lab. */
@@ -147,15 +148,22 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
   // Issue 13: a create killed outright is made again from scratch at the next up (first-up.ts).
   const firstUps = await firstUpRecords(context, creating);
-  const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs), watchBoot: true }))];
-  if (context.dryRun) return;
-  const removed = await removeStalledNewMachines(context, outcomes, creating);
-  for (const outcome of outcomes) if (firstUps.has(outcome.domain) && (outcome.ok || removed.has(outcome.name))) await endFirstUp(context, outcome.domain);
+  // One step display for the boot and the health checks that follow (none with VERBOSE=1 or a dry run).
+  const board = context.ui.verbose || context.dryRun ? undefined : await StepBoard.open(context.ui, context.home, { action: 'up', names: runs.map((run) => run.name) });
+  try {
+    const outcomes = [...halted.filter((outcome) => !outcome.ok), ...(await runMachines(context, 'up', runs, { missing: await missingThings(context, runs), watchBoot: true, steps: board }))];
+    if (context.dryRun) return;
+    const removed = await removeStalledNewMachines(context, outcomes, creating);
+    for (const outcome of outcomes) if (firstUps.has(outcome.domain) && (outcome.ok || removed.has(outcome.name))) await endFirstUp(context, outcome.domain);
 
-  const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
-  await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
-  const checks = await healthChecks(context, fresh, created);
-  report(context, outcomes, checks, options.retry, removed);
+    const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
+    await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
+    const checks = await healthChecks(context, fresh, created, board);
+    await board?.close(context.home);
+    report(context, outcomes, checks, options.retry, removed);
+  } finally {
+    await board?.close();
+  }
 }
 
 /**
@@ -211,8 +219,20 @@ async function upRuns(context: Context, steps: Step[]): Promise<MachineRun[]> {
       // A machine made now is provisioned; one that exists only if its first up never got that far.
       args: vagrantArgs.up(step.machine.name, { provision: 'unless-done' }),
       creates: [...(step.kind === 'create' ? box : []), ...networks],
+      provisioners: provisionerCount(context, step.machine),
     };
   });
+}
+
+/** How many provisioners vagrant runs in a machine's first up, as its Vagrantfile block lists them. */
+function provisionerCount(context: Context, machine: ResolvedMachine): number | undefined {
+  try {
+    const view = buildVagrantfileView([machine], { labFile: 'lab.yaml', driver: 'qemu', labDir: context.labDir, projectRoot: context.projectRoot }).machines[0];
+    // The feature library is uploaded by a file provisioner of its own, before the shell ones.
+    return view ? view.provisioners.length + (view.featureLib ? 1 : 0) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The boxes not yet in the pool and the networks not yet defined, of those the runs would create. */
@@ -249,15 +269,26 @@ async function refreshHosts(context: Context, created: ResolvedMachine[], all: R
   for (const outcome of outcomes.filter((entry) => !entry.ok)) context.ui.warn(`${outcome.name}: /etc/hosts not updated (see ${outcome.log})`);
 }
 
-async function healthChecks(context: Context, workspace: Workspace, machines: ResolvedMachine[]): Promise<CheckResult[]> {
-  const results = await Promise.all(machines.map((machine) => runHealthChecks(context, machine.name, workspace.roles.get(machine.role)!)));
+async function healthChecks(context: Context, workspace: Workspace, machines: ResolvedMachine[], board?: StepBoard): Promise<CheckResult[]> {
+  const results = await Promise.all(
+    machines.map(async (machine) => {
+      const steps = board?.machine(machine.name);
+      steps?.begin('checks');
+      const results = await runHealthChecks(context, machine.name, workspace.roles.get(machine.role)!);
+      const passed = results.filter((result) => result.ok).length;
+      if (passed === results.length) steps?.finish(`${passed}/${results.length} pass`);
+      else steps?.fail(`${passed}/${results.length} pass`);
+      return results;
+    }),
+  );
   return results.flat();
 }
 
 function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[], retry: string, removed: ReadonlySet<string>): void {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (outcomes.length > 1) context.ui.info(renderOutcomes(outcomes));
-  if (checks.length) context.ui.info(renderCheckResults(checks));
+  // The step display said "checks 3/3 pass" already; the table shows which check failed, or every check with VERBOSE=1.
+  if (checks.length && (context.ui.verbose || checks.some((check) => !check.ok))) context.ui.info(renderCheckResults(checks));
   if (failed.length) {
     const single = outcomes.length === 1 ? failed[0] : undefined;
     if (single?.stall) {
@@ -280,12 +311,13 @@ function report(context: Context, outcomes: RunOutcome[], checks: CheckResult[],
     }
     if (single) {
       throw new UserError(
-        `${single.name} did not come up (vagrant exited with ${single.exitCode}); it stays declared in lab.yaml`,
-        `Read vagrant's output above. Retry: ${retry}; or remove it: make delete NAME=${single.name} YES=1`,
+        `${single.name} did not come up (vagrant exited with ${single.exitCode}); it stays declared in lab.yaml${failureDetail(single)}`,
+        `${single.tail.length ? `Read its log: ${single.log}` : "Read vagrant's output above"}. Retry: ${retry}; or remove it: make delete NAME=${single.name} YES=1`,
       );
     }
     throw new UserError(
-      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall.message}${removed.has(outcome.name) ? '; the new VM was removed' : ''})` : outcome.name)).join(', ')}`,
+      `${failed.length} of ${outcomes.length} machines failed: ${failed.map((outcome) => (outcome.stall ? `${outcome.name} (${outcome.stall.message}${removed.has(outcome.name) ? '; the new VM was removed' : ''})` : outcome.name)).join(', ')}` +
+        failed.map((outcome) => (outcome.stall ? '' : failureDetail(outcome).replace(/^\n {2}/, `\n  ${outcome.name}: `))).join(''),
       `Their logs: ${failed.map((outcome) => outcome.log).join(' ')}. Retry: ${retry}`,
     );
   }

@@ -1,6 +1,10 @@
 import { access, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Context } from '../context.js';
-import { UserError } from '../errors.js';
+import { CommandError, UserError } from '../errors.js';
+import { FAILURE_TAIL } from '../lab/parallel.js';
+import { JobLog } from '../queue/job-log.js';
+import { StepBoard } from '../ui/steps.js';
 import { Registry } from '../images/registry.js';
 import { readProbe } from './driver.js';
 import { probeKvm } from './kvm-probe.js';
@@ -27,8 +31,8 @@ export async function setupHost(context: Context): Promise<void> {
   if (missing.length) {
     context.ui.info(`installing ${missing.join(' ')}`);
     const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    await context.runner.run('apt-get', ['update', '-q'], { env, stdio: 'inherit' });
-    await context.runner.run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, stdio: 'inherit' });
+    await aptStep(context, 'apt update', ['update', '-q'], env);
+    await aptStep(context, 'apt install', ['install', '-y', '-q', '--no-install-recommends', ...missing], env);
     say('done', `packages: installed ${missing.join(' ')}`);
   } else say('ok', `packages: all ${HOST_PACKAGES.length} installed`);
 
@@ -36,6 +40,41 @@ export async function setupHost(context: Context): Promise<void> {
   await startDaemons(context, say);
   await ensurePool(context, say);
   await kvmProbe(context, say);
+}
+
+/**
+ * One apt-get run as a step ("host  apt install  ✔ 41 s"): its output goes to .vmlab/logs/setup-<time>.log,
+ * or to the terminal with VERBOSE=1; a failure shows the log's last lines and its path.
+ */
+async function aptStep(context: Context, label: string, args: string[], env: Record<string, string>): Promise<void> {
+  if (context.ui.verbose || context.dryRun) {
+    await context.runner.run('apt-get', args, { env, stdio: 'inherit' });
+    return;
+  }
+  const log = await JobLog.open(path.join(context.home, 'logs', `setup-${new Date().toISOString().replace(/[:.]/g, '-')}.log`));
+  const board = await StepBoard.open(context.ui, context.home, { action: 'setup', names: ['host'] });
+  const steps = board.machine('host');
+  const tail: string[] = [];
+  steps.begin(label);
+  try {
+    const result = await context.runner.run('apt-get', args, {
+      env,
+      check: false,
+      onLine: (line) => {
+        log.line(line);
+        tail.push(line);
+        if (tail.length > FAILURE_TAIL) tail.shift();
+      },
+    });
+    if (result.exitCode !== 0) {
+      steps.fail();
+      throw new CommandError(['apt-get', ...args], result.exitCode, tail.join('\n'), `Its full log: ${log.file}`);
+    }
+    steps.finish();
+  } finally {
+    await log.close();
+    await board.close(context.home);
+  }
 }
 
 async function missingPackages(context: Context): Promise<string[]> {

@@ -3,13 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VAGRANT_ENV } from '../adapters/vagrant.js';
 import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
+import { CommandError } from '../errors.js';
 import { JobLog } from '../queue/job-log.js';
+import { StepBoard } from '../ui/steps.js';
 import { renderTable } from '../ui/ui.js';
+import { isVagrantWarning } from '../ui/vagrant-phases.js';
 import { watchBoot, type Stall } from './boot-watch.js';
 
 /**
- * Several machines at once: one vagrant process per machine, each line of its output shown with the
- * machine's name and kept in a log file per machine, and an outcome per machine at the end.
+ * Several machines at once: one vagrant process per machine, its output kept in a log file per machine
+ * and shown as steps (ui/steps.ts: "web  boot  ✔ 31 s"), and an outcome per machine at the end. With
+ * VERBOSE=1 vagrant's own output is streamed as well: one machine's straight to the terminal, a group's
+ * with each line prefixed by the machine's name.
  *
  * vagrant-libvirt races when two processes create the same thing: the box volume in the pool (both
  * upload it) and a libvirt network (both define it). A machine that would create such a thing goes
@@ -26,6 +31,8 @@ export interface MachineRun {
   args: string[];
   /** Things this run would create if they are missing: a key ("box:<volume prefix>") and words for people. */
   creates?: { key: string; label: string }[];
+  /** How many provisioners the machine has ("provision docker 2/3"), when known. */
+  provisioners?: number;
 }
 
 export interface RunOutcome {
@@ -37,6 +44,8 @@ export interface RunOutcome {
   log: string;
   /** The last lines of its output, for the failure report. */
   tail: string[];
+  /** The step it failed in ("provision docker 2/3"), when the step display followed it. */
+  step?: string;
   /** Why vmlab stopped vagrant: the domain stalled (paused, crashed, stopped) while coming up. */
   stall?: Stall;
 }
@@ -45,7 +54,7 @@ export async function runMachines(
   context: Context,
   action: string,
   runs: MachineRun[],
-  options: { missing?: ReadonlySet<string>; pollMs?: number; watchBoot?: boolean } = {},
+  options: { missing?: ReadonlySet<string>; pollMs?: number; watchBoot?: boolean; steps?: StepBoard } = {},
 ): Promise<RunOutcome[]> {
   // A dry run only prints each argv, in order, and writes no log.
   if (context.dryRun) {
@@ -55,17 +64,23 @@ export async function runMachines(
   const pending = new Set(options.missing ?? []);
   const started: Promise<RunOutcome>[] = [];
   const width = Math.max(...runs.map((run) => run.name.length));
-  for (const run of runs) {
-    const leads = (run.creates ?? []).filter((thing) => pending.has(thing.key));
-    // One machine alone keeps vagrant's own output on the terminal, colours and all.
-    const running = runOne(context, action, run, runs.length === 1 ? undefined : width, options.watchBoot === true);
-    started.push(running.outcome);
-    if (leads.length === 0) continue;
-    context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.label).join(', ')}; the others wait until it runs`);
-    await readyOrDone(context, run.domain, running.done, options.pollMs ?? 2000);
-    for (const thing of leads) pending.delete(thing.key);
+  const verbose = context.ui.verbose;
+  const board = verbose ? undefined : (options.steps ?? (await StepBoard.open(context.ui, context.home, { action, names: runs.map((run) => run.name) })));
+  try {
+    for (const run of runs) {
+      const leads = (run.creates ?? []).filter((thing) => pending.has(thing.key));
+      // VERBOSE=1 and one machine alone: vagrant's own output straight on the terminal, colours and all.
+      const running = runOne(context, action, run, verbose && runs.length === 1 ? undefined : width, options.watchBoot === true, board);
+      started.push(running.outcome);
+      if (leads.length === 0) continue;
+      context.ui.info(`${run.name} goes first: it creates ${leads.map((thing) => thing.label).join(', ')}; the others wait until it runs`);
+      await readyOrDone(context, run.domain, running.done, options.pollMs ?? 2000);
+      for (const thing of leads) pending.delete(thing.key);
+    }
+    return await Promise.all(started);
+  } finally {
+    if (!options.steps) await board?.close(context.home);
   }
-  return Promise.all(started);
 }
 
 function runOne(
@@ -74,6 +89,7 @@ function runOne(
   run: MachineRun,
   width: number | undefined,
   watch: boolean,
+  board: StepBoard | undefined,
 ): { outcome: Promise<RunOutcome>; done: () => boolean } {
   let finished = false;
   const outcome = (async () => {
@@ -97,6 +113,12 @@ function runOne(
     const log = await JobLog.open(path.join(context.home, 'logs', `${action}-${run.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`));
     const tail: string[] = [];
     const label = `[${run.name.padEnd(width)}] `;
+    const steps = board?.machine(run.name);
+    if (steps) {
+      steps.provisioners = run.provisioners;
+      // Until vagrant names a step of its own (a machine that is already up says little).
+      steps.begin(action, action, { placeholder: true });
+    }
     try {
       const result = await context.runner.run('vagrant', run.args, {
         cwd: context.labDir,
@@ -106,17 +128,25 @@ function runOne(
         onLine: (line) => {
           log.line(line);
           tail.push(line);
-          if (tail.length > 15) tail.shift();
-          if (line.trim()) context.ui.info(`${label}${line}`);
+          if (tail.length > FAILURE_TAIL) tail.shift();
+          if (!steps) {
+            if (line.trim()) context.ui.info(`${label}${line}`);
+            return;
+          }
+          steps.vagrantLine(line);
+          if (isVagrantWarning(line)) context.ui.warn(`${run.name}: ${line.replace(/^==> [\w.-]+: /, '').trim()}`);
         },
       });
       const outcome = ended(result.exitCode, result.cancelled, log.file, tail);
       if (outcome.stall) log.line(`vmlab: ${outcome.stall.message}; vagrant stopped`);
+      if (steps && outcome.ok) steps.finish();
+      if (steps && !outcome.ok) outcome.step = steps.fail(outcome.stall?.message);
       return outcome;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log.line(message);
-      return { name: run.name, domain: run.domain, ok: false, exitCode: -1, seconds: (Date.now() - started) / 1000, log: log.file, tail: [...tail, message] };
+      const step = steps?.fail();
+      return { name: run.name, domain: run.domain, ok: false, exitCode: -1, seconds: (Date.now() - started) / 1000, log: log.file, tail: [...tail, message], ...(step ? { step } : {}) };
     } finally {
       watcher?.stop();
       finished = true;
@@ -124,6 +154,29 @@ function runOne(
     }
   })();
   return { outcome, done: () => finished };
+}
+
+/**
+ * One vagrant command on one machine (halt, destroy) with the step display and its log; a failure throws
+ * the CommandError vagrant's own exit would have, with the step, the log's tail and its path.
+ */
+export async function runVagrantStep(context: Context, action: string, run: MachineRun): Promise<void> {
+  const [outcome] = await runMachines(context, action, [run]);
+  if (!outcome || outcome.ok) return;
+  throw new CommandError(['vagrant', ...run.args], outcome.exitCode, outcome.tail.join('\n'), outcome.tail.length ? `Its full log: ${outcome.log}` : undefined);
+}
+
+/** How many of a failed run's last lines its report shows. */
+export const FAILURE_TAIL = 20;
+
+/**
+ * What a failed run's report shows: the step it failed in, the last lines of its log and the log's path.
+ * Empty when its output went to the terminal (VERBOSE=1, one machine).
+ */
+export function failureDetail(outcome: RunOutcome): string {
+  if (!outcome.tail.length) return '';
+  const lines = outcome.tail.map((line) => `    ${line}`).join('\n');
+  return `\n  ${outcome.step ? `failed at: ${outcome.step}\n  ` : ''}last ${outcome.tail.length} lines of ${outcome.log}:\n${lines}`;
 }
 
 /** Until the domain runs (its box is in the pool, its networks exist) or its vagrant process has ended. */

@@ -16,6 +16,11 @@ export function jobUi(ui: Ui, log: JobLog): Ui {
   };
   return {
     json: ui.json,
+    quiet: ui.quiet,
+    verbose: ui.verbose,
+    live: ui.live,
+    paint: (colour, text) => ui.paint(colour, text),
+    attachLive: (area) => ui.attachLive(area),
     out: (text) => {
       log.line(text);
       ui.out(text);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, REPO, Sandbox, URI } from '../support/fakes.js';
 
@@ -232,7 +233,15 @@ describe('make help', () => {
     const makefile = readFileSync(path.join(REPO, 'Makefile'), 'utf8');
     const targets = [...makefile.matchAll(/^([a-z0-9%-]+):.*## /gm)].map((match) => match[1]);
     expect(targets.length).toBeGreaterThan(10);
-    for (const target of targets) expect(result.stdout).toMatch(new RegExp(`^  ${target}\\s+\\S`, 'm'));
-    for (const role of ['base', 'docker', 'k8s', 'lxd', 'kata', 'observer']) expect(result.stdout).toContain(role);
+    for (const target of targets.filter((name) => name !== 'create-%')) expect(result.stdout).toMatch(new RegExp(`^  ${target}\\s+\\S`, 'm'));
+    // Each role's own target with its description, as make's tab completion finds them too.
+    for (const role of ['base', 'docker', 'k8s', 'lxd', 'kata', 'observer']) expect(result.stdout).toMatch(new RegExp(`^  create-${role}\\s+\\S`, 'm'));
+    expect(result.stdout).not.toContain('create-%');
+    for (const variable of ['QUIET=1', 'VERBOSE=1', 'DRY_RUN=1', 'JSON=1']) expect(result.stdout).toMatch(new RegExp(`^  ${variable}\\s+\\S`, 'm'));
+  });
+
+  it('declares one target per role, which make -p (and so bash completion of make) lists', async () => {
+    const result = await execa('make', ['-C', REPO, '-qp'], { reject: false });
+    for (const role of ['base', 'docker', 'k8s']) expect(result.stdout).toMatch(new RegExp(`^create-${role}:`, 'm'));
   });
 });

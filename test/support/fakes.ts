@@ -172,7 +172,8 @@ export class Sandbox {
   async snapshot(): Promise<Record<string, string | undefined>> {
     const files: Record<string, string | undefined> = { lab: await this.readLab(), vagrantfile: await this.readVagrantfile() };
     for (const name of await readdir(this.home, { recursive: true }).catch(() => [] as string[])) {
-      if (/^(queue|logs)(\/|$)/.test(name)) continue;
+      // The logs and the step durations are bookkeeping, not state a command is said to change.
+      if (/^(queue|logs)(\/|$)|^step-times\.json/.test(name)) continue;
       files[`home/${name}`] = await readFile(path.join(this.home, name), 'utf8').catch(() => '<dir>');
     }
     return files;
