@@ -30,14 +30,19 @@ const BOOT_SECONDS = 300;
 /** Boot states of `systemctl is-system-running` that mean startup is over and nothing failed. */
 const BOOTED = new Set(['running']);
 
-/** The remote command: for each check, decode it, run it, print "VMLAB-CHECK <index> <exit code>". */
+/**
+ * The remote command: wait for the boot, then one sudo for all the checks (each sudo costs a good part of
+ * a second under software emulation). The root side is a small bash program, itself sent base64-encoded,
+ * that decodes each check, runs it under a time limit and prints "VMLAB-CHECK <index> <exit code>" after
+ * its last line of output.
+ */
 export function checkScript(checks: Role['healthchecks']): string {
   const boot = `boot=$(timeout ${BOOT_SECONDS} systemctl is-system-running --wait 2>/dev/null); echo "${MARKER}-BOOT \${boot:-unfinished}"`;
-  const each = checks.map((check, index) => {
-    const encoded = Buffer.from(check.run).toString('base64');
-    return `out=$(echo ${encoded} | base64 -d | sudo timeout ${CHECK_SECONDS} bash 2>&1); rc=$?; printf '%s\\n' "$out" | tail -n 1 | sed 's/^/${MARKER}-OUT ${index} /'; echo "${MARKER} ${index} $rc"`;
-  });
-  return [boot, ...each].join('; ');
+  const runner = [
+    `check() { local out rc; out=$(base64 -d <<<"$2" | timeout ${CHECK_SECONDS} bash 2>&1); rc=$?; printf '${MARKER}-OUT %s %s\\n${MARKER} %s %s\\n' "$1" "\${out##*$'\\n'}" "$1" "$rc"; }`,
+    ...checks.map((check, index) => `check ${index} ${Buffer.from(check.run).toString('base64')}`),
+  ].join('\n');
+  return `${boot}; echo ${Buffer.from(`${runner}\n`).toString('base64')} | base64 -d | sudo bash`;
 }
 
 /** Why a failing check may have failed, from the boot state the session reported ('' when booted). */

@@ -112,6 +112,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     labDir: context.labDir,
     projectRoot: context.projectRoot,
     keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
+    boxVersions: new Map(Object.values(workspace.images.images).map((record) => [record.name, record.boxVersion])),
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);
 }

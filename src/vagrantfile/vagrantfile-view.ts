@@ -11,6 +11,11 @@ export interface VagrantfileView {
 export interface MachineView {
   name: string;
   box: string;
+  /**
+   * The version this lab's registry has of the box: several checkouts on a host share the box store, and
+   * without a version Vagrant would make a new VM from whichever build is the newest there.
+   */
+  boxVersion: string | null;
   /** Set by Vagrant after boot (one SSH round trip) only for a machine without a vmlab identity. */
   hostname: string | null;
   /**
@@ -58,6 +63,8 @@ export interface ViewOptions {
   projectRoot: string;
   /** The machines' own SSH keys, by domain (machine-keys.ts); a machine without one keeps Vagrant's swap. */
   keys?: ReadonlyMap<string, MachineKey>;
+  /** The registry's version of each image's box, by image name. */
+  boxVersions?: ReadonlyMap<string, string>;
 }
 
 const FEATURE_LIB_IN_GUEST = '/tmp/vmlab-feature-lib.sh';
@@ -104,6 +111,7 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
     machines: machines.map((machine) => ({
       name: machine.name,
       box: machine.box,
+      boxVersion: options.boxVersions?.get(machine.image) ?? null,
       ...identityView(machine, options.keys?.get(machine.domain)),
       driver: options.driver,
       storagePool: options.pool ?? 'default',

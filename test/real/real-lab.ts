@@ -24,6 +24,8 @@ export class RealLab {
     await mkdir(labDir, { recursive: true });
     await writeFile(path.join(labDir, 'lab.yaml'), `# real-VM ring\nname: ${this.id}\nmachines: {}\n`);
     this.env = { ...(process.env as Record<string, string>), VMLAB_LAB_DIR: labDir, VMLAB_HOME: path.join(this.root, 'home'), NO_COLOR: '1' };
+    // The run's own box cache (test/support/global-setup.ts), so that no test box is shared with a user's.
+    if (process.env.VMLAB_RING3_CACHE) this.env.VMLAB_CACHE = process.env.VMLAB_RING3_CACHE;
     if (options.copyProject) {
       const project = path.join(this.root, 'project');
       for (const entry of ['roles', 'scripts', 'images', 'Vagrantfile.hbs']) await cp(path.join(REPO, entry), path.join(project, entry), { recursive: true });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseDomstats } from '../../src/adapters/virsh.js';
 import { assess, parseMeminfo, renderAdmission, type Claim, type HostCapacity } from '../../src/host/admission.js';
@@ -106,7 +107,21 @@ describe('health checks', () => {
     const script = checkScript(checks);
     expect(script).not.toContain('docker info');
     expect(script).not.toContain("'a;b'");
-    expect(script).toContain(Buffer.from(checks[1]!.run).toString('base64'));
+    // The root side is itself encoded; inside it, each check is.
+    const runner = Buffer.from(/echo (\S+) \| base64 -d \| sudo bash$/.exec(script)![1]!, 'base64').toString();
+    expect(runner).not.toContain('docker info');
+    expect(runner).toContain(`check 1 ${Buffer.from(checks[1]!.run).toString('base64')}`);
+  });
+
+  it('the script runs each check under bash and reports its last line and exit code (run here, with the boot wait and sudo left out)', () => {
+    const all = [...checks.slice(1), { name: 'two lines', run: 'echo one; echo two' }, { name: 'fails', run: 'echo bad >&2; exit 3' }];
+    const script = checkScript(all).replace(/timeout \d+ systemctl is-system-running --wait/, 'echo running').replace(/\| sudo bash$/, '| bash');
+    const out = execFileSync('bash', ['-c', script], { encoding: 'utf8' });
+    expect(parseCheckOutput('web', all, out)).toEqual([
+      { machine: 'web', check: 'quotes and $(stuff)', ok: true, detail: '' },
+      { machine: 'web', check: 'two lines', ok: true, detail: 'two' },
+      { machine: 'web', check: 'fails', ok: false, detail: 'exit 3: bad' },
+    ]);
   });
 
   it('reads pass, fail with its last line, and checks that never reported', () => {
@@ -124,7 +139,7 @@ describe('health checks', () => {
   it('waits for the guest to finish booting before the first check, and a failing check says when it had not', () => {
     const script = checkScript(checks);
     expect(script.indexOf('systemctl is-system-running --wait')).toBeGreaterThanOrEqual(0);
-    expect(script.indexOf('systemctl is-system-running --wait')).toBeLessThan(script.indexOf('VMLAB-CHECK 0'));
+    expect(script.indexOf('systemctl is-system-running --wait')).toBeLessThan(script.indexOf('| sudo bash'));
     const failing = 'VMLAB-CHECK 0 0\nVMLAB-CHECK-OUT 1 Error: Storage pool not found\nVMLAB-CHECK 1 1\n';
     expect(parseCheckOutput('web', checks, `VMLAB-CHECK-BOOT running\n${failing}`).map((entry) => entry.detail)).toEqual(['', 'exit 1: Error: Storage pool not found']);
     expect(parseCheckOutput('web', checks, `VMLAB-CHECK-BOOT unfinished\n${failing}`)[1]?.detail).toBe(

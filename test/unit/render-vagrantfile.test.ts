@@ -29,10 +29,10 @@ const backend = { key: 'backend', libvirtName: 'vmlab-lab-backend', subnet: '10.
 
 const ownKey = new Map([['vmlab-lab-web', { privateKey: '/home/u/.vmlab/keys/vmlab-lab-web', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA vmlab-lab-web' }]]);
 
-const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[]; keys?: typeof ownKey }[] = [
+const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[]; keys?: typeof ownKey; boxVersions?: Map<string, string> }[] = [
   { name: 'empty-lab', driver: 'qemu', machines: [] },
   { name: 'one-docker-kvm', driver: 'kvm', machines: [machine({})] },
-  { name: 'own-key-and-smbios-identity', driver: 'qemu', machines: [machine({})], keys: ownKey },
+  { name: 'own-key-and-smbios-identity', driver: 'qemu', machines: [machine({})], keys: ownKey, boxVersions: new Map([['docker', '0.20261202140434.1335986743']]) },
   {
     name: 'two-machines-qemu-provisioned',
     driver: 'qemu',
@@ -79,8 +79,8 @@ let REPO_TEMPLATE = '';
 
 /** Golden files: set UPDATE_GOLDEN=1 to rewrite them after an intended change, then review the diff. */
 describe('Vagrantfile rendering (golden files)', () => {
-  it.each(cases)('$name', async ({ name, driver, machines, keys }) => {
-    const view = buildVagrantfileView(machines, { labFile: 'lab.yaml', driver, labDir: '/opt/vmlab', projectRoot: '/opt/vmlab', keys });
+  it.each(cases)('$name', async ({ name, driver, machines, keys, boxVersions }) => {
+    const view = buildVagrantfileView(machines, { labFile: 'lab.yaml', driver, labDir: '/opt/vmlab', projectRoot: '/opt/vmlab', keys, boxVersions });
     const text = renderVagrantfile(await loadTemplate(REPO), view);
     const golden = path.join(REPO, 'test/golden', `${name}.Vagrantfile`);
     if (process.env.UPDATE_GOLDEN) await writeFile(golden, text);
