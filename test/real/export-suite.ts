@@ -53,6 +53,9 @@ export function exportSuite(): void {
       expect(again.exitCode).not.toBe(0);
       expect(again.stderr).toMatch(/snapshot before already exists on src/);
       await ssh('src', 'rm /home/vagrant/marker && touch /home/vagrant/changed');
+      // Time passes between the snapshot and its restore: without vmlab setting the clock, the guest would
+      // be behind by at least this much.
+      await sleep(25_000);
       const list = JSON.parse((await snapshot('ACTION=list', 'JSON=1')).stdout) as { name: string; created: string; state: string }[];
       expect(list).toEqual([expect.objectContaining({ name: 'before', state: 'running' })]);
       expect(Math.abs(Date.parse(list[0]!.created) - Date.now())).toBeLessThan(10 * 60_000);
@@ -62,6 +65,9 @@ export function exportSuite(): void {
       const restore = await snapshot('ACTION=restore', 'SNAP=before', 'YES=1');
       expect(restore.exitCode, restore.all).toBe(0);
       expect(await ssh('src', 'cat /home/vagrant/marker; ls /home/vagrant')).toBe('exported-marker\nmarker');
+      // The restored memory holds the clock of the snapshot's moment; vmlab sets it from the host's.
+      const skew = Math.abs(Number(await ssh('src', 'date +%s')) - Date.now() / 1000);
+      expect(skew, `guest clock ${skew.toFixed(0)} s off after the restore`).toBeLessThan(15);
       expect(await lab.virsh(['domstate', lab.domain('src')])).toContain('running');
       expect((await snapshot('ACTION=delete', 'SNAP=before', 'YES=1')).exitCode).toBe(0);
       expect(JSON.parse((await snapshot('ACTION=list', 'JSON=1')).stdout)).toEqual([]);
