@@ -5,7 +5,7 @@
  *      vmlab's own time with 3 against its time with 1
  *   2. `make create-base` from a built image against the same domain's own boot to sshd (`virsh start` of
  *      the halted domain until port 22 answers), and against a raw `vagrant up` of the same Vagrantfile
- *      block and box; the create's phases, from the time stamps of its lines (VERBOSE=1)
+ *      block and box; the create's phases, as its step display reports them
  *   3. `make build` of a current image (absolute), and a rebuild of a removed image from the box cache
  *   4. `make export` against a raw `qemu-img convert -c` of the same disk; the box size against
  *      `vagrant package` of the same VM (where virt-sysprep and virt-sparsify are installed)
@@ -89,10 +89,10 @@ async function main(): Promise<void> {
     await warmPool(lab, box.box, box.boxVersion);
 
     // 2 and 6 (one VM). One base VM through vmlab, its phases from the time stamps of its lines.
-    const one = await timedLines(() => lab.make(['create-base', 'NAME=one', 'MEMORY=512'], { VERBOSE: '1' }));
+    const one = await timedLines(() => lab.make(['create-base', 'NAME=one', 'MEMORY=512']));
     must(one.result, 'make create-base NAME=one');
     driver = driverOf(await readFile(path.join(lab.root, 'home', 'host', 'kvm-probe.json'), 'utf8').catch(() => ''));
-    for (const phase of createPhases(one.lines, one.ms)) {
+    for (const phase of createPhases(one.lines, 'one')) {
       rows.push({ what: `create phase: ${phase.name}`, vmlab: seconds(phase.ms), raw: '-', ratio: '-' });
       figures[`createPhase ${phase.name}`] = phase.ms / 1000;
     }
@@ -203,28 +203,17 @@ async function timedLines(run: () => ReturnType<RealLab['make']>): Promise<{ ms:
 }
 
 /**
- * The phases of a create, from the time stamps of vagrant's lines and vmlab's own (VERBOSE=1 prints every
- * argv): a phase ends when the first line of the next one arrives.
+ * The phases of a create as vmlab's own step display reports them ("one  boot  ✔ 31 s", measured by vmlab
+ * from vagrant's lines as they arrive), and before them vmlab's own work up to vagrant's first step.
  */
-function createPhases(lines: { ms: number; text: string }[], total: number): { name: string; ms: number }[] {
-  const marks: { name: string; pattern: RegExp }[] = [
-    { name: 'vmlab before vagrant (plan, checks, admission, render)', pattern: /Bringing machine '[^']+' up/ },
-    { name: 'vagrant: domain defined and started', pattern: /Waiting for domain to get an IP address/ },
-    { name: 'guest boot to a DHCP address', pattern: /Waiting for machine to boot/ },
-    { name: 'SSH up', pattern: /Machine booted and ready/ },
-    { name: 'after SSH: hostname, provisioners', pattern: /^\$ (vagrant ssh \S+ -c|ssh )/ },
-    { name: 'health checks (the guest finishes booting first)', pattern: /$^/ },
-  ];
-  const phases: { name: string; ms: number }[] = [];
-  let from = 0;
-  for (const [index, mark] of marks.entries()) {
-    const next = marks[index + 1];
-    const end = next ? lines.find((line) => line.ms >= from && next.pattern.test(line.text.trim()))?.ms : total;
-    if (end === undefined) continue;
-    phases.push({ name: mark.name, ms: end - from });
-    from = end;
-  }
-  return phases;
+function createPhases(lines: { ms: number; text: string }[], machine: string): { name: string; ms: number }[] {
+  const steps = lines.flatMap((line) => {
+    const match = new RegExp(`^${machine}\\s+(.+?)\\s+✔\\s+(?:\\S+ pass\\s+)?(\\d+) s$`).exec(line.text.trim());
+    return match ? [{ name: match[1]!.trim(), ms: Number(match[2]) * 1000, at: line.ms }] : [];
+  });
+  const first = steps[0];
+  const before = first ? [{ name: 'vmlab before vagrant (plan, checks, admission, render)', ms: Math.max(0, first.at - first.ms) }] : [];
+  return [...before, ...steps.map((step) => ({ name: step.name, ms: step.ms }))];
 }
 
 /** `virsh start` of a halted domain until its sshd answers on port 22 (its address from the DHCP lease). */
