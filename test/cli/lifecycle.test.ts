@@ -224,6 +224,30 @@ describe('ssh, stop, start, delete, list', () => {
     expect(parsed.machines).toEqual([expect.objectContaining({ name: 'web', state: 'running', ip: '192.168.123.45' })]);
     expect((await sandbox.calls()).filter((call) => call.tool === 'vagrant')).toEqual([]);
   });
+
+  it('list costs the same number of virsh processes with 1 running machine as with 3', async () => {
+    const processes = async (names: string[]) => {
+      await writeFile(path.join(sandbox.labDir, 'lab.yaml'), `name: lab\nmachines:\n${names.map((name) => `  ${name}: {role: docker}\n`).join('')}`);
+      const rows = names.map((name, index) => ` ${index + 1}    vmlab-lab-${name}   running`).join('\n');
+      await sandbox.plan([
+        { ...libvirtUp, repeat: true },
+        { tool: 'virsh', args: [...URI, 'list', '--all'], stdout: ` Id   Name   State\n--------------------\n${rows}\n\n`, repeat: true },
+        ...names.flatMap((name): PlannedCall[] => [
+          { tool: 'virsh', args: [...URI, 'dominfo', `vmlab-lab-${name}`], stdout: fixture('virsh/dominfo-running.txt'), repeat: true },
+          { tool: 'virsh', args: [...URI, 'domifaddr', `vmlab-lab-${name}`], stdout: fixture('virsh/domifaddr.txt'), repeat: true },
+        ]),
+      ]);
+      const result = await sandbox.make(['list', 'JSON=1']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect((JSON.parse(result.stdout) as { machines: { ip: string }[] }).machines.map((machine) => machine.ip)).toEqual(names.map(() => '192.168.123.45'));
+      const calls = (await sandbox.calls()).filter((call) => call.tool === 'virsh');
+      expect(calls.filter((call) => call.unplanned)).toEqual([]);
+      // A batch is one process however many commands it runs.
+      return new Set(calls.map((call, index) => call.batch ?? `single-${index}`)).size;
+    };
+    const one = await processes(['web']);
+    expect(await processes(['web', 'api', 'db'])).toBe(one);
+  });
 });
 
 describe('make help', () => {

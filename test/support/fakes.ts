@@ -32,6 +32,8 @@ export interface Call {
   unplanned?: boolean;
   /** When the call started and ended (ms), for planned calls. */
   t0?: number;
+  /** The virsh process that ran this command as part of a batch (its pid). */
+  batch?: number;
   t1?: number;
 }
 
