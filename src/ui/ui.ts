@@ -86,7 +86,9 @@ export function createUi(options: UiOptions = {}): Ui {
     },
     progress(text) {
       if (options.quiet || options.json) return silentProgress;
-      if (live) return spinnerProgress(ora({ text, stream: stderr, color: color ? 'cyan' : false }).start(), board, paint);
+      // vmlab decides whether the spinner is drawn (live, from the environment it was given); ora would look at
+      // the process's own CI and TERM again.
+      if (live) return spinnerProgress(ora({ text, stream: stderr, color: color ? 'cyan' : false, isEnabled: true }).start(), board, paint);
       write(stderr, text);
       return linesProgress((line) => write(stderr, line));
     },
