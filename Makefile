@@ -180,7 +180,7 @@ cli: $(CLI) ## install dependencies and build the CLI
 test: $(CLI) lint ## all tests: pure, CLI against fake tools, real VMs where the host is set up
 	@node_modules/.bin/vitest run
 
-bench: $(CLI) ## speed against the raw tools on real VMs (about 20 min); writes test/bench/results.json and the README table
+bench: $(CLI) ## speed against the raw tools on real VMs (about 10 min); writes test/bench/results.json and the README table
 	@node_modules/.bin/vite-node test/bench/bench.ts
 
 lint: node_modules/.installed ## type-check and shellcheck the scripts
