@@ -133,7 +133,7 @@ async function startDaemon(context: Context, daemon: string): Promise<void> {
     await context.runner.run(daemon, ['--daemon']);
     return;
   }
-  await context.runner.run(launcher, ['--start', '--background', '--exec', executable, '--', '--daemon']);
+  await context.runner.run(launcher, ['--start', '--oknodo', '--background', '--exec', executable, '--', '--daemon']);
 }
 
 async function running(context: Context, program: string): Promise<boolean> {

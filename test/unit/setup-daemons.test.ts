@@ -38,7 +38,7 @@ describe('starting libvirt daemons without systemd', () => {
   it('goes through start-stop-daemon, so the daemons inherit no descriptor or folder of the caller', async () => {
     const calls = await startOn(['start-stop-daemon', 'virtlogd', 'libvirtd']);
     expect(calls).toEqual(['virtlogd', 'libvirtd'].map((daemon) => [
-      path.join(dir, 'start-stop-daemon'), '--start', '--background', '--exec', path.join(dir, daemon), '--', '--daemon',
+      path.join(dir, 'start-stop-daemon'), '--start', '--oknodo', '--background', '--exec', path.join(dir, daemon), '--', '--daemon',
     ]));
   });
 
