@@ -72,7 +72,7 @@ export function storageSuite(): void {
       expect(up.all).toContain(`${machine}: shared folders by virtiofs (the host has virtiofsd`);
       const report = await ssh(
         'findmnt -no FSTYPE /home/vagrant/src; cat /home/vagrant/src/from-host.txt; echo from the guest > /home/vagrant/src/from-guest.txt; ' +
-          'findmnt -no FSTYPE /data; sudo sh -c "echo kept > /data/marker"; echo "raw:$(sudo blkid -o value -s TYPE /dev/vdc)"; df -B1G --output=size / | tail -1',
+          'findmnt -no FSTYPE /data; sudo sh -c "echo kept > /data/marker && sync"; echo "raw:$(sudo blkid -o value -s TYPE /dev/vdc)"; df -B1G --output=size / | tail -1',
       );
       const [fsType, fromHost, dataType, raw, rootGiB] = report.split('\n').map((line) => line.trim());
       expect(fsType).toBe('virtiofs');
@@ -110,8 +110,9 @@ export function storageSuite(): void {
       expect(up.all).toContain(`${machine}: disk 10 -> 12 GiB`);
       expect(await lab.virsh(['domstate', lab.domain(machine)])).toContain('running');
       expect(await inactive()).not.toEqual(expect.arrayContaining(networks.slice(0, 1)));
-      const report = await ssh('df -B1G --output=size / | tail -1; cat /data/marker; findmnt -no FSTYPE /home/vagrant/src; ip -4 -o addr show | grep -c 10.78.0.11');
-      const [rootGiB, marker, fsType, address] = report.split('\n').map((line) => line.trim());
+      const report = await ssh('df -B1G --output=size / | tail -1; findmnt -no FSTYPE /data; cat /data/marker; findmnt -no FSTYPE /home/vagrant/src; ip -4 -o addr show | grep -c 10.78.0.11');
+      const [rootGiB, dataType, marker, fsType, address] = report.split('\n').map((line) => line.trim());
+      expect(dataType).toBe('ext4');
       expect(Number(rootGiB)).toBeGreaterThanOrEqual(11);
       expect(marker).toBe('kept');
       expect(fsType).toBe('virtiofs');
