@@ -37,6 +37,8 @@ export const virshArgs = {
   netInfo: (network: string) => ['net-info', network],
   netDumpxml: (network: string) => ['net-dumpxml', network],
   netDestroy: (network: string) => ['net-destroy', network],
+  netListInactive: () => ['net-list', '--inactive', '--name'],
+  netStart: (network: string) => ['net-start', network],
   netUndefine: (network: string) => ['net-undefine', network],
   /**
    * Several virsh commands in one process and one libvirt connection (virsh runs a ';'-separated list

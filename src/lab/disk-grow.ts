@@ -1,5 +1,6 @@
 import { parseBlockList, parseVolumeCapacity, Virsh, virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
+import type { RegistryIndex } from '../images/registry-schema.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Step } from './converge.js';
 import type { LabFile } from './lab-file.js';
@@ -23,7 +24,7 @@ export interface DiskGrowth {
  * Data disks declared after a machine was made are named in a warning: vagrant-libvirt adds them only
  * when it makes the domain.
  */
-export async function planDiskGrowth(context: Context, labFile: LabFile, steps: Step[]): Promise<DiskGrowth[]> {
+export async function planDiskGrowth(context: Context, labFile: LabFile, steps: Step[], images: RegistryIndex): Promise<DiskGrowth[]> {
   const booting = steps.filter((step) => step.kind === 'start' || step.kind === 'reconfigure');
   const virsh = new Virsh(context.runner, context.libvirtUri);
   const growth: DiskGrowth[] = [];
@@ -39,6 +40,9 @@ export async function planDiskGrowth(context: Context, labFile: LabFile, steps: 
     if (capacity === undefined) continue;
     const fromGiB = Math.round((capacity / GIB) * 10) / 10;
     const wanted = machine.disk * GIB;
+    // vagrant-libvirt makes a disk no smaller than its image: a disk: below the image's size is no shrink.
+    const imageSize = images.images[machine.image]?.virtualSizeBytes ?? 0;
+    if (wanted < capacity && capacity <= imageSize) continue;
     if (wanted < capacity) {
       issues.push({
         path: `machines.${machine.name}.disk`,

@@ -83,12 +83,45 @@ describe('disks', () => {
     await sandbox.expectPlanDone();
   });
 
+  it('a disk: below the image\'s own size (vagrant-libvirt made the disk that large) is no shrink: the machine just starts', async () => {
+    await writeLab('    disk: 5\n');
+    await sandbox.plan([...shutOff, ...rootDisk(DOMAIN, 8), ...hostReadings, up]);
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('smaller');
+    await sandbox.expectPlanDone();
+  });
+
   it('data disks declared after the machine was made are named in a warning', async () => {
     await writeLab('    disks: [{size: 2}]\n');
     await sandbox.plan([...shutOff, ...rootDisk(DOMAIN, 10), ...hostReadings, up]);
     const result = await sandbox.make(['up']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('solo: 1 of its disks: are not attached');
+    await sandbox.expectPlanDone();
+  });
+});
+
+describe('after a host reboot', () => {
+  it('the networks the machines need that are defined but down are started by vmlab before the machines go up', async () => {
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nnetworks:\n  back: 10.20.0.0/24\nmachines:\n  solo:\n    role: base\n    network: back\n    ip: 10.20.0.11\n');
+    await sandbox.plan([
+      ...shutOff,
+      ...rootDisk(DOMAIN, 10),
+      { tool: 'ip', args: ['-4', 'route', 'show'], stdout: 'default via 192.0.2.1 dev eth0\n', repeat: true },
+      ...hostReadings.filter((call) => call.args[2] !== 'net-list'),
+      { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'net-info', 'vmlab-lab-back'], stdout: 'Name:           vmlab-lab-back\nBridge:         virbr3\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\nvmlab-other-net\n' },
+      { tool: 'virsh', args: [...URI, 'net-start', 'vmlab-mgmt'] },
+      { tool: 'virsh', args: [...URI, 'net-start', 'vmlab-lab-back'] },
+      up,
+    ]);
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('network vmlab-lab-back is defined but not running (a host reboot?): starting it');
+    const order = (await sandbox.calls()).filter((call) => call.tool === 'vagrant' || call.args.includes('net-start')).map((call) => call.args.at(-1));
+    expect(order).toEqual(['vmlab-mgmt', 'vmlab-lab-back', '--provider=libvirt']);
     await sandbox.expectPlanDone();
   });
 });

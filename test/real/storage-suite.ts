@@ -108,6 +108,7 @@ export function storageSuite(): void {
       const up = await lab.make(['up']);
       expect(up.exitCode, up.all?.slice(-4000)).toBe(0);
       expect(up.all).toContain(`${machine}: disk 10 -> 12 GiB`);
+      for (const network of networks) expect(up.all).toContain(`network ${network} is defined but not running (a host reboot?): starting it`);
       expect(await lab.virsh(['domstate', lab.domain(machine)])).toContain('running');
       expect(await inactive()).not.toEqual(expect.arrayContaining(networks.slice(0, 1)));
       const report = await ssh('df -B1G --output=size / | tail -1; findmnt -no FSTYPE /data; cat /data/marker; findmnt -no FSTYPE /home/vagrant/src; ip -4 -o addr show | grep -c 10.78.0.11');

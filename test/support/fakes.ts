@@ -279,6 +279,7 @@ export const hostReadings: PlannedCall[] = [
   { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], stdout: '<pool type="dir"><target><path>/var/lib/libvirt/images</path></target></pool>\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: ' Name   Path\n-----------------\n\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: '\n', repeat: true },
+  { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: '\n', repeat: true },
   // What vmlab reads every few seconds while vagrant brings a machine up (boot-watch.ts): all is well.
   { tool: 'virsh', args: [...URI, 'domstate', '*', '--reason'], stdout: 'running (booted)\n', repeat: true },
 ];
