@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IMAGE_NAME, IMAGE_NAME_RULE, MACHINE_NAME, MACHINE_NAME_RULE, ROLE_NAME } from '../names.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { labNetworks } from './networks.js';
+import { dataDisksSchema, foldersSchema } from './storage-schema.js';
 
 export const DRIVERS = ['auto', 'kvm', 'qemu'] as const;
 export type DriverChoice = (typeof DRIVERS)[number];
@@ -37,6 +38,10 @@ export const machineSchema = z
     provision: z.array(z.string().min(1)).optional(),
     /** Names of VMLAB_SECRET_<NAME> variables that the provision scripts receive as <NAME>. */
     secrets: z.array(z.string().regex(SECRET_NAME, 'secret names are UPPERCASE_WITH_UNDERSCORES')).optional(),
+    /** Shared folders (storage-schema.ts): host folder -> guest path, read-write. */
+    folders: foldersSchema.optional(),
+    /** Data disks besides the root disk (storage-schema.ts). */
+    disks: dataDisksSchema.optional(),
   })
   .strict();
 

@@ -16,6 +16,8 @@ import { LabFile } from './lab-file.js';
 import { type LastLab, recallLab, rememberLab } from './last-lab.js';
 import { readMachineKeys } from './machine-keys.js';
 import { readBuiltImages } from './vagrant-machines.js';
+import { checkFolders } from './storage-checks.js';
+import { decideSharedFolders } from '../host/shared-folders.js';
 import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
 
 /** The lab as the commands see it: roles, lab.yaml, and the driver in force. */
@@ -36,6 +38,7 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   if (labFile.vacant && recalled) await refuseHiddenLab(context, labFile, recalled);
   checkRoles(labFile, roles);
   await checkProvisionScripts(labFile);
+  await checkFolders(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
   const [images, builtFrom] = await Promise.all([new Registry(context.home).read(), readBuiltImages(context.labDir)]);
@@ -113,6 +116,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     projectRoot: context.projectRoot,
     keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
     boxVersions: new Map(Object.values(workspace.images.images).map((record) => [record.name, record.boxVersion])),
+    sharedFolders: machines.some((machine) => (machine.folders ?? []).length) ? (await decideSharedFolders(context.env)).type : undefined,
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);
 }

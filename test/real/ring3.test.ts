@@ -5,6 +5,7 @@ import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
+import { storageSuite } from './storage-suite.js';
 
 /**
  * Ring 3: real Vagrant + vagrant-libvirt + libvirtd + QEMU through the make targets. The suites share
@@ -25,4 +26,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   roleProofSuite();
   exportSuite();
   labsSuite();
+  storageSuite();
 });
