@@ -3,6 +3,7 @@ import { requireRole } from '../roles/load-roles.js';
 import type { Role } from '../roles/role-schema.js';
 import path from 'node:path';
 import type { Lab, MachineSpec } from './lab-schema.js';
+import { groupMembers, hostUri, machineHost } from './hosts.js';
 import { labNetworks, type MachineAddress } from './networks.js';
 
 /** A declared machine with every default filled in: what the Vagrantfile and the lifecycle act on. */
@@ -31,6 +32,10 @@ export interface ResolvedMachine {
   secrets: string[];
   /** "10.20.0.11 web": the lab's machines with addresses, for /etc/hosts (only on machines with one). */
   hosts: string[];
+  /** The libvirt host it runs on (hosts: in lab.yaml; "local" is this machine). */
+  host: string;
+  /** That host's URI; null for local (the context's URI, VMLAB_LIBVIRT_URI or qemu:///system). */
+  hostUri: string | null;
 }
 
 /** vmlab's images are Vagrant boxes named vmlab/<image>. */
@@ -58,7 +63,7 @@ export function featuresFromRoles(roles: Map<string, Role>): ImageFeatures {
 /** The groups of a machine: its own group: first, then the groups: entries that name it. */
 export function groupsOf(lab: Lab, name: string): string[] {
   const named = Object.entries(lab.groups)
-    .filter(([, members]) => members.includes(name))
+    .filter(([, entry]) => groupMembers(entry).includes(name))
     .map(([group]) => group);
   return [...new Set([...(lab.machines[name]?.group ? [lab.machines[name]!.group!] : []), ...named])];
 }
@@ -97,6 +102,8 @@ export function resolveMachine(
     scripts: (spec.provision ?? []).map((script) => path.resolve(context.labDir, script)),
     secrets: spec.secrets ?? [],
     hosts: address ? addresses.map((entry) => `${entry.address} ${entry.machine}`) : [],
+    host: machineHost(lab, name),
+    hostUri: hostUri(lab, machineHost(lab, name)) ?? null,
   };
 }
 
