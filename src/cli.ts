@@ -173,9 +173,10 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => (await import('./commands/render.js')).renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => (await import('./commands/roles.js')).listRoles(context(args)))
     .command('setup', 'install and start what the host lacks (idempotent)', {}, async (args) => (await import('./commands/host.js')).setup(context(args)))
-    .command('doctor', 'check every prerequisite, with the fix for each', {}, async (args) => {
-      outcome.exitCode = await (await import('./commands/host.js')).doctor(context(args));
+    .command('doctor', 'check every prerequisite, with the fix for each', (y) => y.option('host', { type: 'string', describe: "one of lab.yaml's hosts: to check instead of this one" }), async (args) => {
+      outcome.exitCode = await (await import('./commands/host.js')).doctor(context(args), args.host || undefined);
     })
+    .command('hosts', "the lab's libvirt hosts: reachability, driver, capacity, use", {}, async (args) => (await import('./commands/hosts.js')).listHosts(context(args)))
     .command(
       'build [image]',
       'build an image unless it is up to date',
