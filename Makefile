@@ -68,11 +68,11 @@ $(CLI): node_modules/.installed scripts/build-cli.mjs $(SOURCES)
 ##@ Machines
 # One explicit target per role (create-base, create-docker, ...), so that make's own tab completion and
 # make help list them; the pattern rule below them takes any other create-<x>, which the CLI refuses by name.
-CREATE_ROLE = @$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK"
+CREATE_ROLE = @$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK" --host="$$VMLAB_HOST"
 create-%: export VMLAB_ROLE = $*
 $(addprefix create-,$(ROLES)): create-%: $(CLI)
 	$(CREATE_ROLE)
-create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
+create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= HOST= AUTO_BUILD=0]: declare and boot a VM of a role
 	$(CREATE_ROLE)
 
 dev-vm: $(CLI) ## a base VM called dev

@@ -54,6 +54,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('cpus', { type: 'string', describe: 'vCPUs' })
           .option('memory', { type: 'string', describe: 'memory in MiB' })
           .option('disk', { type: 'string', describe: 'disk in GiB' })
+          .option('host', { type: 'string', describe: "one of lab.yaml's hosts: to run it on (default: local)" })
           .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' })
           .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
           .option('auto-build', { type: 'boolean', default: true, describe: "build the role's image if missing (--no-auto-build: provision on first boot)" }),
@@ -69,6 +70,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           cpus: wholeNumber('CPUS', args.cpus),
           memory: wholeNumber('MEMORY', args.memory),
           disk: wholeNumber('DISK', args.disk),
+          host: args.host || undefined,
         });
       },
     )

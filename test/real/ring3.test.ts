@@ -4,6 +4,7 @@ import { exportSuite } from './export-suite.js';
 import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
+import { remoteHostSuite } from './remote-host-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
 
 /**
@@ -25,4 +26,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   roleProofSuite();
   exportSuite();
   labsSuite();
+  remoteHostSuite();
 });
