@@ -110,6 +110,16 @@ describe('a machine on a remote host', () => {
     expect(down.stdout).toContain('fix: Check that SSH works first: ssh me@workstation virsh -c qemu:///system version');
   });
 
+  it('snapshot refuses machines of two hosts at once, host by host being the way', async () => {
+    await writeLab(`${LAB}  db: {role: base, host: far}\n`);
+    await sandbox.plan([]);
+    const result = await sandbox.make(['snapshot', 'NAME=web,db', 'ACTION=create', 'SNAP=s1']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('snapshot acts on the machines of one host at a time; these are on local (web) and far (db)');
+    expect(result.stderr).toContain('make snapshot NAME=web ACTION=create SNAP=s1; make snapshot NAME=db ACTION=create SNAP=s1');
+    expect(await sandbox.calls()).toEqual([]);
+  });
+
   it('make doctor HOST=far checks that host through its URI and prints the fixes to run there', async () => {
     await writeLab(`${LAB}  db: {role: base, host: far}\n`);
     await sandbox.plan([

@@ -115,6 +115,18 @@ export function remoteHostSuite(): void {
       await sshd.start();
     }, 120_000);
 
+    it("snapshots are taken and removed in that host's libvirt, through its URI", async () => {
+      const [created, sessions] = await overSsh(() => lab.make(['snapshot', `NAME=${machine}`, 'ACTION=create', 'SNAP=remote1']));
+      expect(created.exitCode, created.all).toBe(0);
+      expect(sessions).toBeGreaterThan(0);
+      expect(await lab.virsh(['snapshot-list', lab.domain(machine), '--name'])).toContain('remote1');
+      const listed = await lab.make(['snapshot', `NAME=${machine}`, 'ACTION=list', 'JSON=1']);
+      expect((JSON.parse(listed.stdout) as { name: string }[]).map((row) => row.name)).toEqual(['remote1']);
+      const removed = await lab.make(['snapshot', `NAME=${machine}`, 'ACTION=delete', 'SNAP=remote1', 'YES=1']);
+      expect(removed.exitCode, removed.all).toBe(0);
+      expect(await lab.virsh(['snapshot-list', lab.domain(machine), '--name'])).not.toContain('remote1');
+    }, 300_000);
+
     it('stop and start go through the host', async () => {
       const [stop, stopSessions] = await overSsh(() => lab.make(['stop', `NAME=${machine}`]));
       expect(stop.exitCode, stop.all).toBe(0);
