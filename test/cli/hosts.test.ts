@@ -120,6 +120,20 @@ describe('a machine on a remote host', () => {
     expect(await sandbox.calls()).toEqual([]);
   });
 
+  it.each([
+    ['export', ['export', 'NAME=db', 'TARGET=golden']],
+    ['clone', ['clone', 'SOURCE=db', 'TARGET=db2']],
+  ])('%s of a remote machine is refused (not yet), before anything changes', async (what, args) => {
+    await writeLab(`${LAB}  db: {role: base, host: far}\n`);
+    await sandbox.plan([]);
+    const before = await sandbox.snapshot();
+    const result = await sandbox.make(args);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(`${what} of db is not supported yet: it runs on host far`);
+    expect(await sandbox.snapshot()).toEqual(before);
+    expect(await sandbox.calls()).toEqual([]);
+  });
+
   it('make doctor HOST=far checks that host through its URI and prints the fixes to run there', async () => {
     await writeLab(`${LAB}  db: {role: base, host: far}\n`);
     await sandbox.plan([
