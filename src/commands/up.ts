@@ -10,7 +10,7 @@ import { preflight } from '../host/preflight.js';
 import { poolVolumePrefix } from '../images/vagrant-boxes.js';
 import { Registry } from '../images/registry.js';
 import { planLab, upToDate, type Plan, type Step } from '../lab/converge.js';
-import { hostContext, machinesByHost } from '../lab/host-context.js';
+import { hostContext, machinesByHost, readLiveOnHosts } from '../lab/host-context.js';
 import { clearInterruptedFirstUps, endFirstUp, interruptedFirstUps, startFirstUps } from '../lab/first-up.js';
 import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/healthchecks.js';
 import type { LabFile } from '../lab/lab-file.js';
@@ -58,7 +58,7 @@ export function selectMachines(workspace: Workspace, selection: Selection, labFi
 }
 
 async function currentPlan(context: Context, workspace: Workspace, machines: ResolvedMachine[], labFile: LabFile): Promise<Plan> {
-  const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
+  const live = await readLiveOnHosts(context, machines, machines.map((machine) => machine.domain));
   const interrupted = new Set((await interruptedFirstUps(context.home)).keys());
   return planLab(machines, live, domainPrefix(labFile.lab), resolveMachines(workspace, labFile).map((machine) => machine.domain), interrupted);
 }

@@ -1,5 +1,8 @@
 import type { Context } from '../context.js';
+import { checkLibvirt } from '../host/preflight.js';
+import type { LiveDomain } from './converge.js';
 import { LOCAL_HOST } from './hosts.js';
+import { readLiveDomains } from './live.js';
 
 /**
  * The context for a machine's host: the same lab, the same registry, but that host's libvirt. Every
@@ -25,4 +28,26 @@ export function machinesByHost<M extends { host: string }>(machines: M[]): Map<s
 export function machineContext(context: Context, machines: { name: string; host: string; hostUri: string | null }[], name: string): Context {
   const machine = machines.find((candidate) => candidate.name === name);
   return machine ? hostContext(context, machine) : context;
+}
+
+/**
+ * What libvirt has now on every host the machines are on (readLiveDomains per host, merged): domain names
+ * carry the lab's name, so domains of one lab never collide across hosts. A remote host that does not
+ * answer is refused with its URI, the SSH failure and the fix. Without machines: this host's.
+ */
+export async function readLiveOnHosts(
+  context: Context,
+  machines: { name: string; domain: string; host: string; hostUri: string | null }[],
+  detailed: string[] = [],
+): Promise<Map<string, LiveDomain>> {
+  const byHost = machinesByHost(machines);
+  if (byHost.size === 0) return readLiveDomains(context, detailed);
+  const live = new Map<string, LiveDomain>();
+  for (const members of byHost.values()) {
+    const hostCtx = hostContext(context, members[0]!);
+    if (hostCtx.host && !context.dryRun) await checkLibvirt(hostCtx);
+    const domains = new Set(members.map((machine) => machine.domain));
+    for (const [domain, state] of await readLiveDomains(hostCtx, detailed.filter((name) => domains.has(name)))) live.set(domain, state);
+  }
+  return live;
 }

@@ -92,6 +92,20 @@ describe('a machine on a remote host', () => {
     expect(json.machines.map((machine) => [machine.name, machine.host])).toEqual([['web', 'local'], ['db', 'far']]);
   });
 
+  it('make plan and make down read each machine on its own host', async () => {
+    await writeLab(`${LAB}  db: {role: base, host: far}\n`);
+    const lists = [domainList([['vmlab-lab-web', 'running']], true), onFar(domainList([['vmlab-lab-db', 'running']], true))];
+    const details = [{ tool: 'virsh', args: [...URI, '*'], repeat: true }, onFar({ tool: 'virsh', args: [...URI, '*'], repeat: true })] as PlannedCall[];
+    await sandbox.plan([libvirtUp, farUp, ...lists, ...details]);
+    const plan = await sandbox.make(['plan', 'JSON=1']);
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect((JSON.parse(plan.stdout) as { machines: { name: string; state: string }[] }).machines.map((row) => [row.name, row.state])).toEqual([['web', 'running'], ['db', 'running']]);
+    await sandbox.plan([libvirtUp, farUp, ...lists, { tool: 'vagrant', args: ['halt', 'web'] }, { tool: 'vagrant', args: ['halt', 'db'] }]);
+    const down = await sandbox.make(['down']);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect((await sandbox.calls()).filter((call) => call.tool === 'vagrant').map((call) => call.args.join(' ')).sort()).toEqual(['halt db', 'halt web']);
+  });
+
   it('make hosts: reachability, driver, cores, memory and pool free space of each host; an unreachable one with its fix', async () => {
     await writeLab(`${LAB}  db: {role: base, host: far}\n`);
     await sandbox.plan([libvirtUp, ...hostReadings, farUp, ...farReadings, onFar({ tool: 'virsh', args: [...URI, 'domcapabilities', '--virttype', 'kvm'], exitCode: 1, stderr: 'error: KVM is not supported\n', repeat: true })]);
