@@ -96,6 +96,8 @@ export function remoteHostSuite(): void {
       const ssh = await lab.make(['ssh', `NAME=${machine}`, 'CMD=hostname']);
       expect(ssh.exitCode, ssh.all).toBe(0);
       expect(ssh.stdout.trim().split('\n').at(-1)).toBe(machine);
+      const check = await lab.make(['check', `NAME=${machine}`]);
+      expect(check.exitCode, check.all).toBe(0);
       // SSH to the guest went through the host: sshd forwarded to the guest's port 22 (vagrant-libvirt's proxy).
       const ip = (await list()).machines[0]!.ip;
       expect(await sshd.logText()).toMatch(new RegExp(`connect_to ${ip!.replaceAll('.', '\\.')} port 22|Accepted publickey`));
