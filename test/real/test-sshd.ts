@@ -10,8 +10,8 @@ export const SSHD = '/usr/sbin/sshd';
 
 /**
  * An sshd of the test's own on 127.0.0.1 (a free port, its own host key, a client key made here): a
- * stand-in for a remote libvirt host reached with qemu+ssh://. Its log (VERBOSE) shows every session,
- * and the TCP forwards to guests (connect_to ..) that SSH through the host makes.
+ * stand-in for a remote libvirt host reached with qemu+ssh://. Its log shows every session, and the TCP
+ * forwards to guests that SSH through the host makes.
  */
 export class TestSshd {
   port = 0;
@@ -52,7 +52,8 @@ export class TestSshd {
         'UsePAM no',
         'StrictModes no',
         'AllowTcpForwarding yes',
-        'LogLevel VERBOSE',
+        // DEBUG1: the TCP forwards to guests too (server_request_direct_tcpip ... target <ip> port 22).
+        'LogLevel DEBUG1',
       ];
       await writeFile(path.join(this.dir, 'sshd_config'), `${config.join('\n')}\n`);
     }
