@@ -17,7 +17,7 @@ export async function runRemoteChecks(context: Context): Promise<Check[]> {
   const version = await virsh(['version']);
   if (version.exitCode !== 0) {
     const why = version.timedOut ? `no answer within ${REMOTE_TIMEOUT_MS / 1000} s` : (version.stderr.trim().split('\n').at(-1) ?? '').replace(/^error:\s*/, '');
-    return [{ check: `libvirtd on ${context.host}`, ok: false, detail: `not reachable at ${uri}: ${why}`, fix: sshFailureFix(uri, version.stderr) }];
+    return [{ check: `libvirtd on ${context.host}`, ok: false, detail: `not reachable at ${uri}: ${why}`, fix: sshFailureFix(uri, version.stderr, context.host) }];
   }
   const libvirt = /Running against daemon: ([\d.]+)|Using library: libvirt ([\d.]+)/.exec(version.stdout);
   const [pool, kvm, networks] = await Promise.all([virsh(['pool-dumpxml', context.pool]), virsh(['domcapabilities', '--virttype', 'kvm']), virsh(['net-list', '--all', '--name'])]);

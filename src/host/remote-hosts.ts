@@ -10,7 +10,7 @@ export const REMOTE_TIMEOUT_MS = 30_000;
  * verification failed.", "Permission denied (publickey)", "Failed to connect socket to
  * '/var/run/libvirt/libvirt-sock': Permission denied" (the remote user is not in the libvirt group).
  */
-export function sshFailureFix(uri: string, stderr: string): string {
+export function sshFailureFix(uri: string, stderr: string, host = '<name>'): string {
   const target = uriHost(uri);
   const [userHost = target, port] = target.split(/:(?=\d+$)/);
   const ssh = `ssh${port ? ` -p ${port}` : ''} ${userHost}`;
@@ -20,7 +20,7 @@ export function sshFailureFix(uri: string, stderr: string): string {
     return `On that host, start libvirtd and let the user in: sudo apt-get install libvirt-daemon-system && sudo adduser ${userHost.split('@')[0] ?? '$USER'} libvirt (then log in again)`;
   }
   if (/nc: |virt-ssh-helper|command not found/i.test(stderr)) return 'On that host, install libvirt (it brings virt-ssh-helper): sudo apt-get install libvirt-daemon-system libvirt-clients';
-  return `Check that SSH works first: ${ssh} virsh -c qemu:///system version; then make doctor HOST=<name> says what that host lacks`;
+  return `Check that SSH works first: ${ssh} virsh -c qemu:///system version; then make doctor HOST=${host} says what that host lacks`;
 }
 
 export function remoteHostUnreachable(host: string, uri: string, stderr: string, timedOut?: boolean): UserError {
@@ -29,5 +29,5 @@ export function remoteHostUnreachable(host: string, uri: string, stderr: string,
     .map((line) => line.replace(/^error:\s*/, '').trim())
     .filter((line) => line && !/^failed to connect to the hypervisor$/i.test(line));
   const why = timedOut ? `no answer within ${REMOTE_TIMEOUT_MS / 1000} s` : lines.slice(-3).join('; ') || 'virsh failed without a message';
-  return new UserError(`host ${host} is not reachable at ${uri}: ${why}. Nothing was changed.`, sshFailureFix(uri, stderr));
+  return new UserError(`host ${host} is not reachable at ${uri}: ${why}. Nothing was changed.`, sshFailureFix(uri, stderr, host));
 }
