@@ -32,7 +32,8 @@ export VMLAB_COUNT := $(value COUNT)
 export VMLAB_NAMES := $(value NAMES)
 export VMLAB_SUBNET := $(value SUBNET)
 export VMLAB_DRIVER := $(value DRIVER)
-unexport NAME IMAGE CPUS MEMORY DISK CMD ROLE JOB TARGET FILE SOURCE SNAP ACTION GROUP COUNT NAMES SUBNET DRIVER \
+export VMLAB_HOST := $(value HOST)
+unexport NAME IMAGE CPUS MEMORY DISK CMD ROLE JOB TARGET FILE SOURCE SNAP ACTION GROUP COUNT NAMES SUBNET DRIVER HOST \
          DRY_RUN JSON YES QUIET VERBOSE FORCE BG TREE AUTO_BUILD
 
 # $(call on,SWITCH,--flag): --flag when the variable SWITCH is 1, yes or true.
@@ -67,11 +68,11 @@ $(CLI): node_modules/.installed scripts/build-cli.mjs $(SOURCES)
 ##@ Machines
 # One explicit target per role (create-base, create-docker, ...), so that make's own tab completion and
 # make help list them; the pattern rule below them takes any other create-<x>, which the CLI refuses by name.
-CREATE_ROLE = @$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK"
+CREATE_ROLE = @$(VMLAB) create --role="$$VMLAB_ROLE" $(SETUP_FLAG) $(BUILD_FLAG) $(FORCE_FLAG) --name="$$VMLAB_NAME" --image="$$VMLAB_IMAGE" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" --disk="$$VMLAB_DISK" --host="$$VMLAB_HOST"
 create-%: export VMLAB_ROLE = $*
 $(addprefix create-,$(ROLES)): create-%: $(CLI)
 	$(CREATE_ROLE)
-create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= AUTO_BUILD=0]: declare and boot a VM of a role
+create-%: $(CLI) ## create-<role> [NAME= IMAGE= CPUS= MEMORY= DISK= HOST= AUTO_BUILD=0]: declare and boot a VM of a role
 	$(CREATE_ROLE)
 
 dev-vm: $(CLI) ## a base VM called dev
@@ -126,6 +127,9 @@ create-group: $(CLI) ## create-group GROUP=.. ROLE=.. COUNT=n|NAMES=a,b [SUBNET=
 create-k8s-cluster: $(CLI) ## a Kubernetes control plane and two workers (role k8s, group k8s, own network)
 	@$(VMLAB) create-group --group="$${VMLAB_GROUP:-k8s}" --role=k8s --names="$${VMLAB_NAMES:-k8s-cp,k8s-w1,k8s-w2}" --subnet="$$VMLAB_SUBNET" --cpus="$$VMLAB_CPUS" --memory="$$VMLAB_MEMORY" $(SETUP_FLAG) $(FORCE_FLAG)
 
+hosts: $(CLI) ## the lab's libvirt hosts (hosts: in lab.yaml): reachability, driver, cores, memory, pool free, use (JSON=1)
+	@$(VMLAB) hosts
+
 resources: $(CLI) ## who uses what on this host (running VMs) against the limits VMs are admitted by (JSON=1)
 	@$(VMLAB) resources
 
@@ -171,8 +175,8 @@ gc: $(CLI) ## list what vmlab made that nothing uses (unclaimed boxes, volumes, 
 setup: $(CLI) ## install packages, start libvirtd, create the pool, probe KVM (idempotent)
 	@$(VMLAB) setup
 
-doctor: $(CLI) ## check every prerequisite, with the fix for each (JSON=1)
-	@$(VMLAB) doctor
+doctor: $(CLI) ## doctor [HOST=..]: check every prerequisite (of this host, or of a host in lab.yaml), with the fix for each (JSON=1)
+	@$(VMLAB) doctor --host="$$VMLAB_HOST"
 
 ##@ Development
 cli: $(CLI) ## install dependencies and build the CLI
@@ -205,4 +209,4 @@ help: ## this list, with the variables that apply
 help-roles:
 	@for role in $(ROLES); do printf '  %-18s %s\n' "create-$$role" "$$(sed -n 's/^description: //p' "roles/$$role.yaml")"; done
 
-.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help
+.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster hosts resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help

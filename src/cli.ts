@@ -54,6 +54,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           .option('cpus', { type: 'string', describe: 'vCPUs' })
           .option('memory', { type: 'string', describe: 'memory in MiB' })
           .option('disk', { type: 'string', describe: 'disk in GiB' })
+          .option('host', { type: 'string', describe: "one of lab.yaml's hosts: to run it on (default: local)" })
           .option('setup', { type: 'boolean', describe: 'set the host up first if it is not ready' })
           .option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" })
           .option('auto-build', { type: 'boolean', default: true, describe: "build the role's image if missing (--no-auto-build: provision on first boot)" }),
@@ -69,6 +70,7 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
           cpus: wholeNumber('CPUS', args.cpus),
           memory: wholeNumber('MEMORY', args.memory),
           disk: wholeNumber('DISK', args.disk),
+          host: args.host || undefined,
         });
       },
     )
@@ -173,9 +175,10 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
     .command('render', 'write the Vagrantfile from lab.yaml and the roles', {}, async (args) => (await import('./commands/render.js')).renderLab(context(args)))
     .command('roles', 'the roles and their defaults', {}, async (args) => (await import('./commands/roles.js')).listRoles(context(args)))
     .command('setup', 'install and start what the host lacks (idempotent)', {}, async (args) => (await import('./commands/host.js')).setup(context(args)))
-    .command('doctor', 'check every prerequisite, with the fix for each', {}, async (args) => {
-      outcome.exitCode = await (await import('./commands/host.js')).doctor(context(args));
+    .command('doctor', 'check every prerequisite, with the fix for each', (y) => y.option('host', { type: 'string', describe: "one of lab.yaml's hosts: to check instead of this one" }), async (args) => {
+      outcome.exitCode = await (await import('./commands/host.js')).doctor(context(args), args.host || undefined);
     })
+    .command('hosts', "the lab's libvirt hosts: reachability, driver, capacity, use", {}, async (args) => (await import('./commands/hosts.js')).listHosts(context(args)))
     .command(
       'build [image]',
       'build an image unless it is up to date',

@@ -16,6 +16,8 @@ export interface Context {
   /** The image registry and build queue (VMLAB_HOME). */
   home: string;
   libvirtUri: string;
+  /** The lab's host (hosts: in lab.yaml) libvirtUri belongs to, when it is not this machine (host-context.ts). */
+  host?: string;
   pool: string;
   runner: Runner;
   ui: Ui;

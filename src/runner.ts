@@ -62,6 +62,9 @@ export function createRunner(options: { dryRun: boolean; print: (line: string) =
   };
 }
 
+/** How long a program's output may go on after it exited (see execute). */
+const STREAM_GRACE_MS = 3000;
+
 async function execute(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const inherit = options.stdio === 'inherit';
   const child = execa(file, args, {
@@ -76,6 +79,15 @@ async function execute(file: string, args: readonly string[], options: RunOption
     cancelSignal: options.signal,
     // Ctrl-C reaches the child through the terminal's process group; give it time to clean up.
     forceKillAfterDelay: 10_000,
+  });
+  // Once the program has exited, its output ends: a grandchild that kept its stdout or stderr (vagrant's
+  // SSH ProxyCommand through a remote libvirt host lingers while its tunnel to a halted guest times out)
+  // must not hold vmlab for minutes. What the program wrote before it exited is read in the grace time.
+  child.on('exit', () => {
+    setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, STREAM_GRACE_MS).unref();
   });
   if (options.onLine && !inherit) {
     const onLine = options.onLine;

@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import { renderCheckResults, runHealthChecks } from '../lab/healthchecks.js';
-import { readLiveDomains } from '../lab/live.js';
+import { readLiveOnHosts } from '../lab/host-context.js';
 import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
 import { selectMachines, type Selection } from './up.js';
 
@@ -16,7 +16,7 @@ export async function checkMachines(context: Context, selection: Selection): Pro
   const machines = selectMachines(workspace, selection);
   await preflight(context);
   await syncVagrantfile(context);
-  const live = await readLiveDomains(context, []);
+  const live = await readLiveOnHosts(context, machines);
   const results = (
     await Promise.all(
       machines.map(async (machine) => {

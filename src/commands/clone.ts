@@ -2,7 +2,7 @@ import { Virsh } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { admit } from '../host/admission.js';
-import { exportMachine } from '../images/export-vm.js';
+import { exportMachine, refuseRemoteDisk } from '../images/export-vm.js';
 import { DryRunStop } from '../images/run-builder.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import { loadWorkspace, resolveMachines } from '../lab/workspace.js';
@@ -27,6 +27,8 @@ export async function cloneMachine(context: Context, source: string | undefined,
   checkMachineName(target);
   const workspace = await loadWorkspace(context);
   requireMachine(workspace.labFile.lab, source);
+  const placed = resolveMachines(workspace).find((candidate) => candidate.name === source);
+  if (placed) refuseRemoteDisk(placed, 'clone');
   if (workspace.labFile.machine(target)) {
     throw new UserError(`a machine named "${target}" already exists`, `Pick another TARGET, or remove it first: make delete NAME=${target} YES=1`);
   }

@@ -8,6 +8,9 @@ import { requireRole } from '../roles/load-roles.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { zodIssues } from '../yaml-file.js';
 import { imageForRole } from '../images/ensure-image.js';
+import { checkLibvirt } from '../host/preflight.js';
+import { LOCAL_HOST } from '../lab/hosts.js';
+import { contextOfHost } from './hosts.js';
 import { converge } from './up.js';
 
 export interface CreateRequest {
@@ -23,6 +26,8 @@ export interface CreateRequest {
   disk?: number;
   /** Start even where the host's limits say no (FORCE=1). */
   force?: boolean;
+  /** One of lab.yaml's hosts: (HOST=..); checked with the new entry like every other field. */
+  host?: string;
 }
 
 /**
@@ -32,11 +37,14 @@ export interface CreateRequest {
 export async function createMachine(context: Context, request: CreateRequest): Promise<void> {
   const name = checkMachineName(request.name || request.role);
   if (request.image) checkImageName(request.image);
-  const sizes = checkSizes(request);
+  const sizes = { ...checkSizes(request), ...(request.host ? { host: request.host } : {}) };
   const workspace = await loadWorkspace(context);
   const role = requireRole(workspace.roles, request.role);
 
   const existing = workspace.labFile.machine(name);
+  if (existing && request.host && (existing.host ?? 'local') !== request.host) {
+    throw new UserError(`${name} is declared on host ${existing.host ?? 'local'}, not ${request.host}`, `Leave HOST= out to start it there, or delete it first: make delete NAME=${name} YES=1`, 2);
+  }
   if (existing && existing.role !== role.name) {
     throw new UserError(
       `a machine named "${name}" already exists with role ${existing.role}`,
@@ -49,6 +57,8 @@ export async function createMachine(context: Context, request: CreateRequest): P
   } else {
     // Validate the new entry (and render it) before anything else happens.
     await renderWorkspace(context, workspace, workspace.labFile.withMachine(name, { role: role.name, ...sizes }));
+    // A remote host that does not answer is refused before an image is built for it.
+    if (request.host && request.host !== LOCAL_HOST) await checkLibvirt(contextOfHost(context, workspace.labFile.lab.hosts, request.host));
     let pinned = request.image;
     if (!pinned) {
       const target = await imageForRole(context, role, { autoBuild: request.autoBuild !== false });

@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
+import { machineContext } from '../lab/host-context.js';
 import { removeMachineKey } from '../lab/machine-keys.js';
 import { runVagrantStep } from '../lab/parallel.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
@@ -24,6 +25,7 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   const workspace = await loadWorkspace(context);
   const spec = requireMachine(workspace.labFile.lab, name);
   await confirmOrRefuse(context, `Delete ${name} (role ${spec.role}) and its disk?`, { what: `deleting ${name}`, command: `make delete NAME=${name}` });
+  context = machineContext(context, resolveMachines(workspace), name);
   await preflight(context);
   await syncVagrantfile(context);
   const domain = `${domainPrefix(workspace.labFile.lab)}${name}`;

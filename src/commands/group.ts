@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { removeIdleLabNetworks } from '../host/lab-networks.js';
 import { preflight } from '../host/preflight.js';
-import { readLiveDomains } from '../lab/live.js';
+import { hostContext, readLiveOnHosts } from '../lab/host-context.js';
 import { freeSubnet, labNetworks } from '../lab/networks.js';
 import { runMachines, renderOutcomes, type RunOutcome } from '../lab/parallel.js';
 import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
@@ -23,7 +23,7 @@ export async function downLab(context: Context, selection: Selection): Promise<v
   const machines = selectMachines(workspace, selection);
   await preflight(context);
   await syncVagrantfile(context);
-  const live = await readLiveDomains(context, []);
+  const live = await readLiveOnHosts(context, machines);
   const running = machines.filter((machine) => ['running', 'paused', 'in shutdown'].includes(live.get(machine.domain)?.state ?? ''));
   for (const machine of machines.filter((candidate) => !running.includes(candidate))) context.ui.info(`${machine.name}: ${live.get(machine.domain)?.state ?? 'not created'}, nothing to stop`);
   if (running.length === 0) return;
@@ -46,13 +46,13 @@ export async function destroyGroup(context: Context, selection: Selection): Prom
   });
   await preflight(context);
   await syncVagrantfile(context);
-  const live = await readLiveDomains(context, []);
+  const live = await readLiveOnHosts(context, machines);
   const existing = machines.filter((machine) => live.has(machine.domain));
   for (const machine of machines.filter((candidate) => !existing.includes(candidate))) context.ui.info(`${machine.name}: no VM, nothing to destroy`);
-  for (const machine of existing) await deleteAllSnapshots(context, machine.name, machine.domain);
+  for (const machine of existing) await deleteAllSnapshots(hostContext(context, machine), machine.name, machine.domain);
   const outcomes = existing.length ? await runMachines(context, 'destroy', existing.map((machine) => ({ name: machine.name, domain: machine.domain, args: vagrantArgs.destroy(machine.name) }))) : [];
   if (!context.dryRun) {
-    for (const machine of existing.filter((candidate) => outcomes.find((outcome) => outcome.name === candidate.name)?.ok)) await removeLeftovers(context, machine.domain);
+    for (const machine of existing.filter((candidate) => outcomes.find((outcome) => outcome.name === candidate.name)?.ok)) await removeLeftovers(hostContext(context, machine), machine.domain);
     await removeIdleLabNetworks(context, workspace.labFile.lab);
   }
   finish(context, outcomes, 'destroyed (still declared: make up GROUP=.. makes them again)', `make destroy GROUP=${selection.group} YES=1`);

@@ -6,7 +6,8 @@ import { CommandError, UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
 import type { Lab } from '../lab/lab-schema.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
-import { loadWorkspace } from '../lab/workspace.js';
+import { hostContext, machinesByHost } from '../lab/host-context.js';
+import { loadWorkspace, resolveMachines } from '../lab/workspace.js';
 import { selectMachines as selectGroup } from './up.js';
 import { renderTable } from '../ui/ui.js';
 
@@ -138,6 +139,17 @@ export async function snapshotCommand(context: Context, options: SnapshotOptions
   const members = options.group ? selectGroup(workspace, { group: options.group }).map((machine) => machine.name).join(',') : options.name;
   const request = parseSnapshotRequest({ ...options, name: members });
   const machines = selectMachines(workspace.labFile.lab, request);
+  // Snapshots live in the host's libvirt: the machines of one host at a time, through its URI.
+  const hosts = machinesByHost(resolveMachines(workspace).filter((machine) => machines.includes(machine.name)));
+  if (hosts.size > 1) {
+    throw new UserError(
+      `snapshot acts on the machines of one host at a time; these are on ${[...hosts].map(([host, members]) => `${host} (${members.map((machine) => machine.name).join(', ')})`).join(' and ')}`,
+      `Host by host: ${[...hosts.values()].map((members) => `make snapshot NAME=${members.map((machine) => machine.name).join(',')} ACTION=${request.action}${request.label ? ` SNAP=${request.label}` : ''}`).join('; ')}`,
+      2,
+    );
+  }
+  const [first] = [...hosts.values()].flat();
+  if (first) context = hostContext(context, first);
   await preflight(context, ['virsh']);
   const virsh = new Virsh(context.runner, context.libvirtUri);
   const targets = await findTargets(context, virsh, workspace.labFile.lab, machines);

@@ -10,6 +10,7 @@ import { preflight } from '../host/preflight.js';
 import { poolVolumePrefix } from '../images/vagrant-boxes.js';
 import { Registry } from '../images/registry.js';
 import { planLab, upToDate, type Plan, type Step } from '../lab/converge.js';
+import { hostContext, machinesByHost, readLiveOnHosts } from '../lab/host-context.js';
 import { clearInterruptedFirstUps, endFirstUp, interruptedFirstUps, startFirstUps } from '../lab/first-up.js';
 import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/healthchecks.js';
 import type { LabFile } from '../lab/lab-file.js';
@@ -60,7 +61,7 @@ export function selectMachines(workspace: Workspace, selection: Selection, labFi
 }
 
 async function currentPlan(context: Context, workspace: Workspace, machines: ResolvedMachine[], labFile: LabFile): Promise<Plan> {
-  const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
+  const live = await readLiveOnHosts(context, machines, machines.map((machine) => machine.domain));
   const interrupted = new Set((await interruptedFirstUps(context.home)).keys());
   return planLab(machines, live, domainPrefix(labFile.lab), resolveMachines(workspace, labFile).map((machine) => machine.domain), interrupted);
 }
@@ -117,6 +118,16 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const labFile = options.change ? options.change(workspace.labFile) : workspace.labFile;
   const lab = labFile.lab;
   const machines = selectMachines(workspace, options, labFile);
+  // One converge per host, host after host, each against that host's libvirt (its plan, networks, room).
+  const hosts = machinesByHost(machines);
+  if (hosts.size > 1) {
+    for (const [host, members] of hosts) {
+      context.ui.info(`host ${host}: ${members.map((machine) => machine.name).join(', ')}`);
+      await converge(hostContext(context, members[0]!), { ...options, group: undefined, names: members.map((machine) => machine.name) });
+    }
+    return;
+  }
+  if (machines[0] && hostContext(context, machines[0]) !== context) return converge(hostContext(context, machines[0]), options);
   await preflight(context, ['vagrant', 'virsh'], { setupIfNeeded: options.setupIfNeeded });
   // Render once before anything changes: a lab that cannot be rendered is refused untouched.
   await renderWorkspace(context, workspace, labFile);

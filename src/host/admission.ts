@@ -9,6 +9,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import type { Admission } from '../lab/lab-schema.js';
 import { renderTable } from '../ui/ui.js';
+import { readRemoteCapacity } from './host-figures.js';
 
 /**
  * Resource admission: before vmlab starts VMs, the vCPUs and memory of every running VM on the host plus
@@ -45,6 +46,8 @@ export interface AdmissionReport {
   limits: { vcpus: number; memoryMiB: number; diskBytes: number };
   over: ('vcpus' | 'memory' | 'disk')[];
   admission: Admission;
+  /** The lab's host name when it is not this machine. */
+  hostName?: string;
 }
 
 const GIB = 2 ** 30;
@@ -89,7 +92,7 @@ export function renderAdmission(report: AdmissionReport): string {
   rows.push(['limit', '', limits.vcpus, `${limits.memoryMiB} MiB`, gib(limits.diskBytes)]);
   const table = renderTable(['WHO', 'STATE', 'VCPUS', 'MEMORY', 'NEW DISK'], rows);
   return [
-    `host: ${host.cpus} cores, ${host.memoryMiB} MiB memory; pool ${host.pool} (${host.poolPath}): ${gib(host.diskFreeBytes)} free`,
+    `${report.hostName ? `host ${report.hostName}` : 'host'}: ${host.cpus} cores, ${host.memoryMiB} MiB memory; pool ${host.pool} (${host.poolPath}): ${gib(host.diskFreeBytes)} free`,
     `limits: vCPUs <= ${admission.cpuOvercommit} x cores; memory <= (host - ${admission.memoryReserve} MiB reserve) x ${admission.memoryOvercommit}; new disks <= free x ${admission.diskOvercommit} (admission: in lab.yaml)`,
     table,
   ].join('\n');
@@ -106,6 +109,8 @@ export function parseMeminfo(text: string): number | undefined {
  * node's memory, not the machine's, and the pool's "Available" counts blocks the filesystem keeps back.)
  */
 export async function readHostCapacity(context: Context): Promise<HostCapacity> {
+  // A remote host's figures are that host's, through its URI (host-figures.ts).
+  if (context.host) return readRemoteCapacity(context);
   const memoryMiB = parseMeminfo(await readFile('/proc/meminfo', 'utf8').catch(() => '')) ?? Math.floor(os.totalmem() / 2 ** 20);
   const pool = await context.runner.run('virsh', ['-c', context.libvirtUri, ...virshArgs.poolDumpxml(context.pool)], { readOnly: true, check: false });
   const poolPath = /<path>([^<]+)<\/path>/.exec(pool.stdout)?.[1];
@@ -132,7 +137,7 @@ export async function readRunningClaims(context: Context): Promise<Claim[]> {
 
 export async function readAdmission(context: Context, incoming: Claim[], admission: Admission): Promise<AdmissionReport> {
   const [host, running] = await Promise.all([readHostCapacity(context), readRunningClaims(context)]);
-  return assess(host, running, incoming, admission);
+  return { ...assess(host, running, incoming, admission), ...(context.host ? { hostName: context.host } : {}) };
 }
 
 /**
@@ -150,7 +155,7 @@ export async function admit(context: Context, incoming: Claim[], admission: Admi
     return;
   }
   throw new UserError(
-    `not enough room on this host: ${what} would go over the limit\n${table}`,
+    `not enough room on ${context.host ? `host ${context.host}` : 'this host'}: ${what} would go over the limit\n${table}`,
     `Stop a VM (make stop NAME=..), ask for less (CPUS=, MEMORY=, DISK=), raise the limits under admission: in lab.yaml, or override once: ${options.retry} FORCE=1`,
   );
 }

@@ -55,6 +55,7 @@ export async function exportMachine(context: Context, request: ExportRequest): P
   requireMachine(workspace.labFile.lab, request.machine);
   const machine = resolveMachines(workspace).find((candidate) => candidate.name === request.machine) as ResolvedMachine;
   const retry = request.retry ?? `make export NAME=${machine.name} TARGET=<target>`;
+  refuseRemoteDisk(machine, 'export');
   await checkCustomTarget(context, workspace.images, request.target, { force: request.force, retry });
   const file = request.file ? await checkBoxFile(request.file, request.force) : undefined;
   await preflight(context, ['vagrant', 'virsh']);
@@ -241,4 +242,18 @@ function sysprepChoice(env: NodeJS.ProcessEnv): string[] {
     throw new UserError(`VMLAB_EXPORT_SYSPREP must be auto, builtin or virt-sysprep, got ${JSON.stringify(choice)}`, 'Unset it to let vmlab choose', 2);
   }
   return ['--sysprep', choice];
+}
+
+/**
+ * Export and clone read the machine's disk (and its box volume underneath) as files on this machine;
+ * a machine on a remote host has them in that host's pool. Refused, before anything changes, instead of
+ * looking for the domain in this machine's libvirt.
+ */
+export function refuseRemoteDisk(machine: Pick<ResolvedMachine, 'name' | 'host'>, what: 'export' | 'clone'): void {
+  if (machine.host === 'local') return;
+  throw new UserError(
+    `${what} of ${machine.name} is not supported yet: it runs on host ${machine.host}, and its disk is in that host's pool, not here. Nothing was changed.`,
+    `Snapshots work there: make snapshot NAME=${machine.name} ACTION=create SNAP=<label>; or move the machine to this host (host: local) to ${what} it`,
+    2,
+  );
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IMAGE_NAME, IMAGE_NAME_RULE, MACHINE_NAME, MACHINE_NAME_RULE, ROLE_NAME } from '../names.js';
 import { resourcesSchema } from '../roles/role-schema.js';
+import { groupMembers, HOST_NAME, HOST_NAME_RULE, hostIssues } from './hosts.js';
 import { labNetworks } from './networks.js';
 import { dataDisksSchema, foldersSchema } from './storage-schema.js';
 
@@ -42,8 +43,12 @@ export const machineSchema = z
     folders: foldersSchema.optional(),
     /** Data disks besides the root disk (storage-schema.ts). */
     disks: dataDisksSchema.optional(),
+    /** One of the lab's hosts: (hosts.ts); local when absent. */
+    host: z.string().regex(HOST_NAME, `host names are ${HOST_NAME_RULE}`).optional(),
   })
   .strict();
+
+const groupMemberList = z.array(z.string().regex(MACHINE_NAME, `machine names are ${MACHINE_NAME_RULE}`));
 
 /** How much of the host running VMs may claim before vmlab refuses to start more (FORCE=1 overrides). */
 export const admissionSchema = z
@@ -69,9 +74,14 @@ export const labSchema = z
     networks: z
       .record(z.string().regex(NETWORK_NAME, 'network names are lowercase letters, digits and hyphens, at most 16'), z.string().refine((text) => cidr(text) && text.includes('/'), 'must be a subnet such as 10.20.0.0/24'))
       .default({}),
-    /** Groups: name -> its machines (a machine's group: adds it too). */
+    /** Remote libvirt hosts: name -> URI (qemu+ssh://me@workstation/system); "local" always exists. */
+    hosts: z.record(z.string().regex(HOST_NAME, `host names are ${HOST_NAME_RULE}`), z.string()).default({}),
+    /** Groups: name -> its machines, or {machines: [..], host: ..} (a machine's group: adds it too). */
     groups: z
-      .record(z.string().regex(GROUP_NAME, 'group names are lowercase letters, digits and hyphens, at most 32'), z.array(z.string().regex(MACHINE_NAME, `machine names are ${MACHINE_NAME_RULE}`)))
+      .record(
+        z.string().regex(GROUP_NAME, 'group names are lowercase letters, digits and hyphens, at most 32'),
+        z.union([groupMemberList, z.object({ machines: groupMemberList, host: z.string().regex(HOST_NAME, `host names are ${HOST_NAME_RULE}`).optional() }).strict()]),
+      )
       .default({}),
     machines: z
       .record(z.string().regex(MACHINE_NAME, `machine names are ${MACHINE_NAME_RULE}`), machineSchema)
@@ -82,9 +92,9 @@ export const labSchema = z
   .strict()
   .superRefine((lab, context) => {
     // The rules that span fields, reported at the field that breaks them (with its line).
-    for (const [group, members] of Object.entries(lab.groups)) {
-      for (const [index, member] of members.entries()) {
-        if (!lab.machines[member]) context.addIssue({ code: 'custom', path: ['groups', group, index], message: `no machine named "${member}" under machines:` });
+    for (const [group, entry] of Object.entries(lab.groups)) {
+      for (const [index, member] of groupMembers(entry).entries()) {
+        if (!lab.machines[member]) context.addIssue({ code: 'custom', path: Array.isArray(entry) ? ['groups', group, index] : ['groups', group, 'machines', index], message: `no machine named "${member}" under machines:` });
       }
       if (lab.machines[group]) context.addIssue({ code: 'custom', path: ['groups', group], message: `"${group}" is a machine's name too; name the group differently` });
     }
@@ -96,6 +106,7 @@ export const labSchema = z
       if (dupes.length) context.addIssue({ code: 'custom', path: ['machines', name, 'secrets'], message: `${dupes.join(', ')} listed twice` });
     }
     for (const issue of labNetworks(lab).issues) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of hostIssues(lab)) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
 export type Lab = z.infer<typeof labSchema>;

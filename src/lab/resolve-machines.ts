@@ -3,6 +3,7 @@ import { requireRole } from '../roles/load-roles.js';
 import type { Role } from '../roles/role-schema.js';
 import path from 'node:path';
 import type { Lab, MachineSpec } from './lab-schema.js';
+import { groupMembers, hostUri, machineHost } from './hosts.js';
 import { labNetworks, type MachineAddress } from './networks.js';
 import { dataDiskSerial } from './storage-schema.js';
 
@@ -36,6 +37,10 @@ export interface ResolvedMachine {
   folders?: { host: string; guest: string }[];
   /** Data disks in their order (vdb, vdc, ...), with the serial the guest finds them by. */
   dataDisks?: { size: number; mount?: string; serial: string }[];
+  /** The libvirt host it runs on (hosts: in lab.yaml; "local" is this machine). */
+  host: string;
+  /** That host's URI; null for local (the context's URI, VMLAB_LIBVIRT_URI or qemu:///system). */
+  hostUri: string | null;
 }
 
 /** vmlab's images are Vagrant boxes named vmlab/<image>. */
@@ -63,7 +68,7 @@ export function featuresFromRoles(roles: Map<string, Role>): ImageFeatures {
 /** The groups of a machine: its own group: first, then the groups: entries that name it. */
 export function groupsOf(lab: Lab, name: string): string[] {
   const named = Object.entries(lab.groups)
-    .filter(([, members]) => members.includes(name))
+    .filter(([, entry]) => groupMembers(entry).includes(name))
     .map(([group]) => group);
   return [...new Set([...(lab.machines[name]?.group ? [lab.machines[name]!.group!] : []), ...named])];
 }
@@ -104,6 +109,8 @@ export function resolveMachine(
     hosts: address ? addresses.map((entry) => `${entry.address} ${entry.machine}`) : [],
     folders: Object.entries(spec.folders ?? {}).map(([host, guest]) => ({ host: path.resolve(context.labDir, host), guest })),
     dataDisks: (spec.disks ?? []).map((disk, index) => ({ ...disk, serial: dataDiskSerial(index) })),
+    host: machineHost(lab, name),
+    hostUri: hostUri(lab, machineHost(lab, name)) ?? null,
   };
 }
 

@@ -3,6 +3,7 @@ import type { MachineKey } from '../lab/machine-keys.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
 import type { SharedFolderType } from '../host/shared-folders.js';
 import { dataDiskProvisioner, dataDiskViews, folderViews } from './storage-view.js';
+import { remoteHostView } from './remote-host-view.js';
 
 /** Everything the template needs, already decided: the template holds no logic. */
 export interface VagrantfileView {
@@ -26,6 +27,8 @@ export interface MachineView {
    */
   identity: { privateKeyPath: string; oemStrings: string[] } | null;
   driver: 'kvm' | 'qemu';
+  /** The machine's libvirt host when it is not this one (hosts: in lab.yaml); null: vagrant-libvirt's default. */
+  libvirtUri: string | null;
   /** The libvirt storage pool of the box volume and the VM's disk (vmlab reads the same one). */
   storagePool: string;
   domainPrefix: string;
@@ -124,6 +127,7 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       boxVersion: options.boxVersions?.get(machine.image) ?? null,
       ...identityView(machine, options.keys?.get(machine.domain)),
       driver: options.driver,
+      ...remoteHostView(machine.hostUri),
       storagePool: options.pool ?? 'default',
       domainPrefix: machine.domainPrefix,
       cpus: machine.cpus,

@@ -63,6 +63,8 @@ const probes: Probe[] = [
   { variable: 'MEMORY', args: ['create-docker', 'NAME=x'], plan: creating },
   { variable: 'DISK', args: ['create-docker', 'NAME=x'], plan: creating },
   { variable: 'DRIVER', args: ['create-docker', 'NAME=x'], plan: creating },
+  { variable: 'HOST', args: ['create-docker', 'NAME=x'], plan: creating },
+  { variable: 'HOST', args: ['doctor'], plan: [] },
 ];
 
 /** Run one target with one payload; say what went wrong, if anything. */

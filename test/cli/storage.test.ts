@@ -31,6 +31,19 @@ describe('shared folders', () => {
     await sandbox.expectPlanDone();
   });
 
+  it('a machine on a remote host cannot share folders of this one: refused at its line before any tool runs', async () => {
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nhosts:\n  far: qemu+ssh://me@far/system\nmachines:\n  solo:\n    role: base\n    host: far\n    folders: {"./src": /home/vagrant/src}\n');
+    await mkdir(path.join(sandbox.labDir, 'src'));
+    await sandbox.plan([]);
+    const before = await sandbox.snapshot();
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/lab\.yaml:8:\d+: machines\.solo\.folders: solo runs on host far: shared folders come from the host QEMU runs on/);
+    expect(result.stderr).toContain('take host: off it');
+    expect(await sandbox.snapshot()).toEqual(before);
+    await sandbox.expectPlanDone();
+  });
+
   it.each([
     ['virtiofs', 'type: "virtiofs"', true],
     ['9p', 'type: "9p", accessmode: "mapped"', false],

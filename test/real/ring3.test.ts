@@ -4,6 +4,7 @@ import { exportSuite } from './export-suite.js';
 import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
+import { remoteHostSuite } from './remote-host-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
 import { storageSuite } from './storage-suite.js';
 
@@ -27,4 +28,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   exportSuite();
   labsSuite();
   storageSuite();
+  remoteHostSuite();
 });

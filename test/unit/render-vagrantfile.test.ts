@@ -22,6 +22,8 @@ const machine = (overrides: Partial<ResolvedMachine>): ResolvedMachine => ({
   scripts: [],
   secrets: [],
   hosts: [],
+  host: 'local',
+  hostUri: null,
   ...overrides,
 });
 
@@ -32,6 +34,12 @@ const ownKey = new Map([['vmlab-lab-web', { privateKey: '/home/u/.vmlab/keys/vml
 const cases: { name: string; driver: 'kvm' | 'qemu'; machines: ResolvedMachine[]; keys?: typeof ownKey; boxVersions?: Map<string, string> }[] = [
   { name: 'empty-lab', driver: 'qemu', machines: [] },
   { name: 'one-docker-kvm', driver: 'kvm', machines: [machine({})] },
+  // One Vagrantfile for machines on several hosts: each remote machine names its libvirt URI.
+  {
+    name: 'machine-on-a-remote-host',
+    driver: 'qemu',
+    machines: [machine({}), machine({ name: 'db', domain: 'vmlab-lab-db', host: 'far', hostUri: 'qemu+ssh://me@workstation:2222/system?keyfile=/home/me/.ssh/lab' })],
+  },
   { name: 'own-key-and-smbios-identity', driver: 'qemu', machines: [machine({})], keys: ownKey, boxVersions: new Map([['docker', '0.20261202140434.1335986743']]) },
   {
     name: 'two-machines-qemu-provisioned',
