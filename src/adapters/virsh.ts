@@ -15,6 +15,8 @@ export const virshArgs = {
   volDelete: (pool: string, volume: string) => ['vol-delete', '--pool', pool, volume],
   poolInfo: (pool: string) => ['pool-info', pool],
   version: () => ['version'],
+  /** The serial console (the base image's kernel writes to ttyS0 and a getty listens there); Ctrl+] leaves it. */
+  console: (domain: string) => ['console', domain],
   domstate: (domain: string) => ['domstate', domain],
   domstateReason: (domain: string) => ['domstate', domain, '--reason'],
   snapshotList: (domain: string) => ['snapshot-list', domain],
@@ -63,6 +65,8 @@ export interface DomainDetail {
   memoryMiB?: number;
   /** The first IPv4 address (running domains only). */
   ip?: string;
+  /** A managed save image exists: the domain is shut off with its memory state kept (make suspend). */
+  managedSave?: boolean;
 }
 
 /** The batch's output, cut at its marker lines, parsed per domain. */
@@ -83,7 +87,7 @@ export function parseDomainDetails(stdout: string): Map<string, DomainDetail> {
   for (const [domain, section] of sections) {
     const info = parseDominfo(section.info.join('\n'));
     const ip = parseDomifaddr(section.addr.join('\n'));
-    details.set(domain, { cpus: info.cpus, memoryMiB: info.memoryMiB, ...(ip ? { ip } : {}) });
+    details.set(domain, { cpus: info.cpus, memoryMiB: info.memoryMiB, ...(ip ? { ip } : {}), ...(info.managedSave ? { managedSave: true } : {}) });
   }
   return details;
 }
@@ -145,7 +149,7 @@ export function parseDomainList(stdout: string): DomainRow[] {
 }
 
 /** `virsh dominfo` "Key:   value" lines. */
-export function parseDominfo(stdout: string): { state?: string; cpus?: number; memoryMiB?: number } {
+export function parseDominfo(stdout: string): { state?: string; cpus?: number; memoryMiB?: number; managedSave?: boolean } {
   const fields = new Map<string, string>();
   for (const line of stdout.split('\n')) {
     const match = /^([^:]+):\s*(.*)$/.exec(line);
@@ -157,6 +161,7 @@ export function parseDominfo(stdout: string): { state?: string; cpus?: number; m
     state: fields.get('State'),
     cpus: cpus ? Number(cpus) : undefined,
     memoryMiB: memory?.[1] ? Math.round(Number(memory[1]) / 1024) : undefined,
+    ...(fields.get('Managed save') === 'yes' ? { managedSave: true } : {}),
   };
 }
 

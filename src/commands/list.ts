@@ -13,6 +13,8 @@ export interface MachineRow {
   cpus: number;
   memory: number;
   domain: string;
+  /** Forwarded ports as declared ("8080:80"), with the host address each listens on. */
+  ports: { hostIp: string; hostPort: number; guestPort: number }[];
 }
 
 /**
@@ -33,20 +35,27 @@ export async function listMachines(context: Context): Promise<void> {
       name: machine.name,
       role: machine.role,
       image: machine.image,
-      state: domains.get(machine.domain) ?? 'not created',
+      // A managed save (make suspend) leaves the domain shut off with its memory state on disk.
+      state: live?.managedSave && domains.get(machine.domain) === 'shut off' ? 'saved' : (domains.get(machine.domain) ?? 'not created'),
       ip: live?.ip ?? null,
       cpus: live?.cpus ?? machine.cpus,
       memory: live?.memoryMiB ?? machine.memory,
       domain: machine.domain,
+      ports: machine.ports.map(({ hostIp, hostPort, guestPort }) => ({ hostIp, hostPort, guestPort })),
     };
   });
   const driver = workspace.driver;
   context.ui.result({ driver: driver.driver, driverReason: driver.reason, machines: rows }, () => {
     if (rows.length === 0) return `No machines yet. Create one: make create-base NAME=dev\ndriver: ${driver.driver} (${driver.reason})`;
     const table = renderTable(
-      ['NAME', 'ROLE', 'IMAGE', 'STATE', 'IP', 'CPUS', 'MEMORY'],
-      rows.map((row) => [row.name, row.role, row.image, row.state, row.ip ?? '-', row.cpus, `${row.memory} MiB`]),
+      ['NAME', 'ROLE', 'IMAGE', 'STATE', 'IP', 'CPUS', 'MEMORY', 'PORTS'],
+      rows.map((row) => [row.name, row.role, row.image, row.state, row.ip ?? '-', row.cpus, `${row.memory} MiB`, portsText(row.ports)]),
     );
     return `${table}\ndriver: ${driver.driver} (${driver.reason})`;
   });
+}
+
+/** "8080->80, 127.0.0.1:5432->5432"; every interface is left unwritten, as in lab.yaml. */
+function portsText(ports: MachineRow['ports']): string {
+  return ports.map((port) => `${port.hostIp === '0.0.0.0' ? '' : `${port.hostIp}:`}${port.hostPort}->${port.guestPort}`).join(', ') || '-';
 }

@@ -15,6 +15,7 @@ import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/he
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
+import { checkPortsFree, clearStaleTunnels, restoreTunnels } from '../lab/port-forwards.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -120,8 +121,10 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const plan = await currentPlan(context, workspace, machines, labFile);
   for (const entry of plan.undeclared) context.ui.warn(`${entry.domain} (${entry.state}) runs under libvirt but is not in lab.yaml: left alone`);
   const steps = plan.steps.filter((step) => step.kind !== 'nothing');
+  const runningAsDeclared = plan.steps.filter((step) => step.kind === 'nothing').map((step) => step.machine);
   if (steps.length === 0) {
     if (options.change) await updateLab(context, options.change);
+    await restoreTunnels(context, runningAsDeclared);
     const names = machines.map((machine) => machine.name);
     context.ui.info(names.length === 1 ? `${names[0]} is running, as declared: nothing to do` : 'The lab is up to date: nothing to do.');
     return;
@@ -131,6 +134,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   await checkNetworksAgainstHost(context, lab, usedNetworks(steps.flatMap((step) => (step.machine.address ? [step.machine.address] : []))));
   const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
   await admit(context, claims, lab.admission, { force: options.force === true, retry: options.retry });
+  await checkPortsFree(context, steps.map((step) => step.machine), options.retry);
 
   for (const image of [...new Set(creating.map((step) => step.machine.image))]) {
     await buildImage(context, image, { force: false, background: false });
@@ -142,6 +146,8 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
 
   for (const step of steps) context.ui.info(`${step.machine.name}: ${step.kind}: ${step.detail}`);
+  await clearStaleTunnels(context, steps.filter((step) => step.kind === 'start').map((step) => step.machine));
+  await restoreTunnels(context, runningAsDeclared);
   const restarting = steps.filter((step) => step.kind === 'reconfigure');
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IMAGE_NAME, IMAGE_NAME_RULE, MACHINE_NAME, MACHINE_NAME_RULE, ROLE_NAME } from '../names.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { labNetworks } from './networks.js';
+import { portClashes, portProblem } from './ports.js';
 
 export const DRIVERS = ['auto', 'kvm', 'qemu'] as const;
 export type DriverChoice = (typeof DRIVERS)[number];
@@ -37,6 +38,8 @@ export const machineSchema = z
     provision: z.array(z.string().min(1)).optional(),
     /** Names of VMLAB_SECRET_<NAME> variables that the provision scripts receive as <NAME>. */
     secrets: z.array(z.string().regex(SECRET_NAME, 'secret names are UPPERCASE_WITH_UNDERSCORES')).optional(),
+    /** Forwarded TCP ports, "8080:80" or "127.0.0.1:5432:5432" (ports.ts). */
+    ports: z.array(z.string().superRefine((spec, context) => { const problem = portProblem(spec); if (problem) context.addIssue({ code: 'custom', message: problem }); })).optional(),
   })
   .strict();
 
@@ -90,6 +93,7 @@ export const labSchema = z
       const dupes = (machine.secrets ?? []).filter((secret, index, all) => all.indexOf(secret) !== index);
       if (dupes.length) context.addIssue({ code: 'custom', path: ['machines', name, 'secrets'], message: `${dupes.join(', ')} listed twice` });
     }
+    for (const issue of portClashes(lab.machines)) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of labNetworks(lab).issues) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 

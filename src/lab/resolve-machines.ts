@@ -4,6 +4,7 @@ import type { Role } from '../roles/role-schema.js';
 import path from 'node:path';
 import type { Lab, MachineSpec } from './lab-schema.js';
 import { labNetworks, type MachineAddress } from './networks.js';
+import { parsePort, type ForwardedPort } from './ports.js';
 
 /** A declared machine with every default filled in: what the Vagrantfile and the lifecycle act on. */
 export interface ResolvedMachine {
@@ -31,6 +32,8 @@ export interface ResolvedMachine {
   secrets: string[];
   /** "10.20.0.11 web": the lab's machines with addresses, for /etc/hosts (only on machines with one). */
   hosts: string[];
+  /** Forwarded TCP ports (ports: in lab.yaml). */
+  ports: ForwardedPort[];
 }
 
 /** vmlab's images are Vagrant boxes named vmlab/<image>. */
@@ -97,6 +100,7 @@ export function resolveMachine(
     scripts: (spec.provision ?? []).map((script) => path.resolve(context.labDir, script)),
     secrets: spec.secrets ?? [],
     hosts: address ? addresses.map((entry) => `${entry.address} ${entry.machine}`) : [],
+    ports: (spec.ports ?? []).map(parsePort),
   };
 }
 

@@ -22,6 +22,7 @@ const machine = (overrides: Partial<ResolvedMachine>): ResolvedMachine => ({
   scripts: [],
   secrets: [],
   hosts: [],
+  ports: [],
   ...overrides,
 });
 
