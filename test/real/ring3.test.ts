@@ -3,6 +3,7 @@ import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
 import { exportSuite } from './export-suite.js';
 import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
+import { portsSuite } from './ports-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
 
@@ -25,4 +26,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   roleProofSuite();
   exportSuite();
   labsSuite();
+  portsSuite();
 });
