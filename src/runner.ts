@@ -124,6 +124,8 @@ export async function startDetached(file: string, args: readonly string[], optio
   const output = openSync(options.logFile, 'a');
   try {
     const child = spawn(file, [...args], { detached: true, stdio: ['ignore', output, output], cwd: options.cwd });
+    // A program that cannot start (not installed) has no pid; the caller sees that, so the event is not fatal.
+    child.on('error', () => undefined);
     child.unref();
     return child.pid;
   } finally {

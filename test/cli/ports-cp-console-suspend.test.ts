@@ -17,7 +17,7 @@ const sshConfig: PlannedCall = { tool: 'vagrant', args: ['ssh-config', 'web'], s
 
 let sandbox: Sandbox;
 beforeEach(async () => {
-  sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh', 'qemu-img', 'ss', 'scp'] });
+  sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh', 'qemu-img', 'ss', 'scp', 'ssh'] });
   await sandbox.seedImages();
   await writeFile(path.join(sandbox.labDir, 'lab.yaml'), LAB);
 });
@@ -55,6 +55,18 @@ describe('forwarded ports', () => {
     expect(result.stderr).toContain('change ports: in lab.yaml; then: make up');
     expect((await sandbox.calls()).filter((call) => call.tool === 'vagrant')).toEqual([]);
     expect(await sandbox.snapshot()).toEqual(before);
+  });
+
+  it('make up brings back the tunnel of a running machine that nobody listens on any more, over its ssh settings', async () => {
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), LAB.replace('  db: {role: base}\n', ''));
+    const tunnel: PlannedCall = { tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-L', '127.0.0.1:5432:127.0.0.1:5432', 'web'] };
+    await sandbox.plan([libvirtUp, domainList([[DOMAIN, 'running']], true), dominfo('running'), ...hostReadings, listening(['LISTEN 0 128 0.0.0.0:8080 0.0.0.0:*']), sshConfig, tunnel]);
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('web: forwarding 127.0.0.1:5432:5432 again (the tunnel was gone)');
+    // The fake ssh listens on nothing: vmlab says so instead of claiming the port works.
+    expect(result.stderr).toContain('web: a forwarded port did not start listening');
+    await sandbox.expectPlanDone();
   });
 
   it('renders one forwarded_port per port into the Vagrantfile, with managed save as the suspend mode', async () => {
