@@ -56,7 +56,7 @@ export function portsSuite(): void {
       await lab.open({ copyProject: true });
       // The base image as it is: a role on debian-12 whose one feature does nothing (no role image to build).
       await writeFile(path.join(lab.project, 'scripts/features/noop.sh'), '#!/bin/sh\ntrue\n');
-      await writeFile(path.join(lab.project, 'roles/plain.yaml'), 'description: debian-12 as built\nimage: debian-12\nresources: {cpus: 1, memory: 512, disk: 10}\nfeatures: [noop]\n');
+      await writeFile(path.join(lab.project, 'roles/plain.yaml'), 'description: debian-12 as built\nimage: debian-12\nparent: debian-12\nresources: {cpus: 1, memory: 512, disk: 10}\nfeatures: [noop]\n');
       wide = await freePort();
       local = await freePort();
     });
