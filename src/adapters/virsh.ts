@@ -32,6 +32,11 @@ export const virshArgs = {
   poolDumpxml: (pool: string) => ['pool-dumpxml', pool],
   netList: () => ['net-list', '--all', '--name'],
   domiflist: (domain: string) => ['domiflist', domain],
+  /** Starts a shut-off domain; one with a managed save image is restored from it (make resume). */
+  start: (domain: string) => ['start', domain],
+  netStart: (network: string) => ['net-start', network],
+  /** The guest sees its link go down or up (a DHCP client asks for its lease again when it comes back). */
+  domifSetlink: (domain: string, mac: string, state: 'up' | 'down') => ['domif-setlink', domain, mac, state],
   netInfo: (network: string) => ['net-info', network],
   netDumpxml: (network: string) => ['net-dumpxml', network],
   netDestroy: (network: string) => ['net-destroy', network],
@@ -108,6 +113,13 @@ export function parseDomstats(stdout: string): { name: string; vcpus: number; me
     if (field[1] === 'balloon.maximum') current.memoryMiB = Math.round(Number(field[2]) / 1024);
   }
   return domains;
+}
+
+/** `virsh domiflist`: each interface's libvirt network and MAC address. */
+export function parseInterfaces(stdout: string): { network: string; mac: string }[] {
+  return tableRows(stdout)
+    .filter(([, type]) => type === 'network')
+    .map(([, , network = '', , mac = '']) => ({ network, mac }));
 }
 
 /** `virsh domiflist`: the libvirt networks a domain's interfaces are on. */

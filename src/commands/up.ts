@@ -16,6 +16,7 @@ import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
 import { checkPortsFree, clearStaleTunnels, restoreTunnels } from '../lab/port-forwards.js';
+import { restoreSavedMachines } from '../lab/resume-saved.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -141,13 +142,15 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
   await prepareMachineKeys(context, creating.map((step) => step.machine));
-  const saved = await updateLab(context, options.change);
+  const savedLab = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
 
   for (const step of steps) context.ui.info(`${step.machine.name}: ${step.kind}: ${step.detail}`);
   await clearStaleTunnels(context, steps.filter((step) => step.kind === 'start').map((step) => step.machine));
   await restoreTunnels(context, runningAsDeclared);
+  const saved = steps.filter((step) => step.state === 'saved').map((step) => step.machine);
+  await restoreSavedMachines(context, saved);
   const restarting = steps.filter((step) => step.kind === 'reconfigure');
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
@@ -163,7 +166,9 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     for (const outcome of outcomes) if (firstUps.has(outcome.domain) && (outcome.ok || removed.has(outcome.name))) await endFirstUp(context, outcome.domain);
 
     const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
-    await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
+    await refreshHosts(context, created, resolveMachines(fresh, savedLab), plan);
+    // A restored machine was running when vagrant saw it: vagrant made no port tunnels for it.
+    await restoreTunnels(context, saved.filter((machine) => outcomes.some((outcome) => outcome.name === machine.name && outcome.ok)));
     const checks = await healthChecks(context, fresh, created, board);
     await board?.close(context.home);
     report(context, outcomes, checks, options.retry, removed);

@@ -155,12 +155,29 @@ describe('make suspend and resume', () => {
 
   it('make up resumes a saved machine through vagrant up, with admission counting it as one to start', async () => {
     await writeFile(path.join(sandbox.labDir, 'lab.yaml'), LAB.replace('  db: {role: base}\n', ''));
-    await sandbox.plan([libvirtUp, domainList([[DOMAIN, 'shut off']], true), dominfo('shut off', true), ...hostReadings, listening([]), { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
+    const interfaces = ' Interface   Type      Source       Model    MAC\n-----------------------------------------------\n -           network   vmlab-mgmt   virtio   52:54:00:aa:bb:cc\n';
+    const tunnel = (port: string): PlannedCall => ({ tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-L', port, 'web'] });
+    await sandbox.plan([
+      libvirtUp, domainList([[DOMAIN, 'shut off']], true), dominfo('shut off', true), ...hostReadings, listening([]),
+      { tool: 'virsh', args: [...URI, 'domiflist', DOMAIN], stdout: interfaces },
+      // A host reboot left the management network down, and dnsmasq without the guest's lease.
+      { tool: 'virsh', args: [...URI, 'net-list', '--name'], stdout: '\n' },
+      { tool: 'virsh', args: [...URI, 'net-start', 'vmlab-mgmt'] },
+      { tool: 'virsh', args: [...URI, 'start', DOMAIN] },
+      { tool: 'virsh', args: [...URI, 'domifaddr', DOMAIN], stdout: ' Name   MAC address   Protocol   Address\n-----------------------------------------\n\n' },
+      { tool: 'virsh', args: [...URI, 'domif-setlink', DOMAIN, '52:54:00:aa:bb:cc', 'down'] },
+      { tool: 'virsh', args: [...URI, 'domif-setlink', DOMAIN, '52:54:00:aa:bb:cc', 'up'] },
+      { tool: 'virsh', args: [...URI, 'domifaddr', DOMAIN], stdout: ' Name   MAC address   Protocol   Address\n-----------------------------------------\n vnet0  52:54:00:aa:bb:cc  ipv4  192.168.123.20/24\n' },
+      { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] },
+      sshConfig, tunnel('0.0.0.0:8080:127.0.0.1:80'), tunnel('127.0.0.1:5432:127.0.0.1:5432'),
+    ]);
     const plan = await sandbox.make(['plan']);
     expect(plan.stdout).toMatch(/web +- +saved +start +saved: resume it where it was/);
     const result = await sandbox.make(['up']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('web: start: saved: resume it');
+    expect(result.stderr).toContain('web: its network lost the lease meanwhile: asking the guest to renew it');
+    expect(result.stderr).toContain('web: forwarding 8080:80, 127.0.0.1:5432:5432 again');
     await sandbox.expectPlanDone();
   });
 
