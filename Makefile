@@ -33,7 +33,9 @@ export VMLAB_NAMES := $(value NAMES)
 export VMLAB_SUBNET := $(value SUBNET)
 export VMLAB_DRIVER := $(value DRIVER)
 export VMLAB_HOST := $(value HOST)
-unexport NAME IMAGE CPUS MEMORY DISK CMD ROLE JOB TARGET FILE SOURCE SNAP ACTION GROUP COUNT NAMES SUBNET DRIVER HOST \
+export VMLAB_SRC := $(value SRC)
+export VMLAB_DST := $(value DST)
+unexport NAME IMAGE CPUS MEMORY DISK CMD ROLE JOB TARGET FILE SOURCE SNAP ACTION GROUP COUNT NAMES SUBNET DRIVER HOST SRC DST \
          DRY_RUN JSON YES QUIET VERBOSE FORCE BG TREE AUTO_BUILD
 
 # $(call on,SWITCH,--flag): --flag when the variable SWITCH is 1, yes or true.
@@ -89,6 +91,18 @@ stop: $(CLI) ## stop NAME=..: shut a machine down
 
 ssh: $(CLI) ## ssh NAME=.. [CMD='..']: a shell, or run CMD and fail if it fails
 	@$(VMLAB) ssh --name="$$VMLAB_NAME" --cmd="$$VMLAB_CMD"
+
+cp: $(CLI) ## cp SRC=web:/path DST=./dir (or the other way): copy files or directories with a running machine
+	@$(VMLAB) cp --source="$$VMLAB_SRC" --destination="$$VMLAB_DST"
+
+console: $(CLI) ## console NAME=..: the machine's serial console (Ctrl+] leaves it)
+	@$(VMLAB) console --name="$$VMLAB_NAME"
+
+suspend: $(CLI) ## suspend NAME=..[,..]|GROUP=..: save running machines with their memory to disk (list: saved)
+	@$(VMLAB) suspend --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP"
+
+resume: $(CLI) ## resume NAME=..[,..]|GROUP=.. [FORCE=1]: bring saved machines back where they were (make up does too)
+	@$(VMLAB) resume --name="$$VMLAB_NAME" --group="$$VMLAB_GROUP" $(FORCE_FLAG)
 
 delete: $(CLI) ## delete NAME=.. [YES=1]: destroy a machine, its disk and its lab.yaml entry
 	@$(VMLAB) delete --name="$$VMLAB_NAME"
@@ -209,4 +223,4 @@ help: ## this list, with the variables that apply
 help-roles:
 	@for role in $(ROLES); do printf '  %-18s %s\n' "create-$$role" "$$(sed -n 's/^description: //p' "roles/$$role.yaml")"; done
 
-.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh delete list render roles clone check up plan down destroy create-group create-k8s-cluster hosts resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help
+.PHONY: help-roles $(addprefix create-,$(ROLES)) graph dev-vm web-vm start stop ssh cp console suspend resume delete list render roles clone check up plan down destroy create-group create-k8s-cluster hosts resources snapshot export image-import build queue queue-log queue-cancel images image-rm images-verify gc setup doctor cli test bench lint clean help

@@ -149,6 +149,29 @@ export function buildCli(argv: string[], outcome: Outcome, makeContext: ContextF
         outcome.exitCode = await (await import('./commands/ssh.js')).sshMachine(context(args), machineName(args.name, 'ssh'), args.cmd || undefined);
       },
     )
+    .command(
+      'cp [source] [destination]',
+      'copy files or directories between the host and a running machine (<name>:<path> on one side); returns the copy\'s exit code',
+      (y) => y.positional('source', { type: 'string', describe: 'web:/var/log/syslog or a host path' }).positional('destination', { type: 'string', describe: 'a host path or web:/tmp/' }),
+      async (args) => {
+        outcome.exitCode = await (await import('./commands/cp.js')).copyFiles(context(args), args.source || undefined, args.destination || undefined);
+      },
+    )
+    .command('console [name]', "attach to a running machine's serial console (Ctrl+] leaves it)", nameArg, async (args) => {
+      outcome.exitCode = await (await import('./commands/console.js')).attachConsole(context(args), machineName(args.name, 'console'));
+    })
+    .command(
+      'suspend [name]',
+      'save running machines to disk with their memory (libvirt managed save); NAME may be web,db',
+      (y) => groupOption(nameArg(y)),
+      async (args) => (await import('./commands/suspend.js')).suspendMachines(context(args), selection(args.name, args.group)),
+    )
+    .command(
+      'resume [name]',
+      'bring saved machines back where they were',
+      (y) => groupOption(nameArg(y)).option('force', { type: 'boolean', describe: "start even beyond the host's limits (FORCE=1)" }),
+      async (args) => (await import('./commands/suspend.js')).resumeMachines(context(args), selection(args.name, args.group), { force: args.force === true }),
+    )
     .command('delete [name]', 'destroy a machine and remove it from lab.yaml', nameArg, async (args) =>
       (await import('./commands/delete.js')).deleteMachine(context(args), machineName(args.name, 'delete')),
     )

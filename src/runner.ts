@@ -125,3 +125,22 @@ async function execute(file: string, args: readonly string[], options: RunOption
   }
   return outcome;
 }
+
+/**
+ * A program that outlives vmlab (an ssh tunnel of a forwarded port): started detached from this terminal,
+ * its output to a log file, as argv (never a shell). Returns its pid. The caller skips it in a dry run.
+ */
+export async function startDetached(file: string, args: readonly string[], options: { logFile: string; cwd?: string }): Promise<number | undefined> {
+  const { spawn } = await import('node:child_process');
+  const { closeSync, openSync } = await import('node:fs');
+  const output = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(file, [...args], { detached: true, stdio: ['ignore', output, output], cwd: options.cwd });
+    // A program that cannot start (not installed) has no pid; the caller sees that, so the event is not fatal.
+    child.on('error', () => undefined);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(output);
+  }
+}

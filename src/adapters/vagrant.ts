@@ -15,6 +15,11 @@ export const vagrantArgs = {
   halt: (name: string) => ['halt', name],
   destroy: (name: string) => ['destroy', '-f', name],
   ssh: (name: string, command?: string) => (command === undefined ? ['ssh', name] : ['ssh', name, '-c', command]),
+  /** The machine's ssh settings as an ssh_config block whose Host is the machine's name (make cp, port tunnels). */
+  sshConfig: (name: string) => ['ssh-config', name],
+  /** With suspend_mode "managedsave" (the Vagrantfile): the memory state goes to disk, the domain shuts off. */
+  suspend: (name: string) => ['suspend', name],
+  resume: (name: string) => ['resume', name],
   validate: () => ['validate'],
   version: () => ['--version'],
   pluginList: () => ['plugin', 'list'],

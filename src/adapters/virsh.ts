@@ -19,6 +19,8 @@ export const virshArgs = {
   volDelete: (pool: string, volume: string) => ['vol-delete', '--pool', pool, volume],
   poolInfo: (pool: string) => ['pool-info', pool],
   version: () => ['version'],
+  /** The serial console (the base image's kernel writes to ttyS0 and a getty listens there); Ctrl+] leaves it. */
+  console: (domain: string) => ['console', domain],
   domstate: (domain: string) => ['domstate', domain],
   domstateReason: (domain: string) => ['domstate', domain, '--reason'],
   snapshotList: (domain: string) => ['snapshot-list', domain],
@@ -34,11 +36,15 @@ export const virshArgs = {
   poolDumpxml: (pool: string) => ['pool-dumpxml', pool],
   netList: () => ['net-list', '--all', '--name'],
   domiflist: (domain: string) => ['domiflist', domain],
+  /** Starts a shut-off domain; one with a managed save image is restored from it (make resume). */
+  start: (domain: string) => ['start', domain],
+  netStart: (network: string) => ['net-start', network],
+  /** The guest sees its link go down or up (a DHCP client asks for its lease again when it comes back). */
+  domifSetlink: (domain: string, mac: string, state: 'up' | 'down') => ['domif-setlink', domain, mac, state],
   netInfo: (network: string) => ['net-info', network],
   netDumpxml: (network: string) => ['net-dumpxml', network],
   netDestroy: (network: string) => ['net-destroy', network],
   netListInactive: () => ['net-list', '--inactive', '--name'],
-  netStart: (network: string) => ['net-start', network],
   netUndefine: (network: string) => ['net-undefine', network],
   /**
    * Several virsh commands in one process and one libvirt connection (virsh runs a ';'-separated list
@@ -69,6 +75,8 @@ export interface DomainDetail {
   memoryMiB?: number;
   /** The first IPv4 address (running domains only). */
   ip?: string;
+  /** A managed save image exists: the domain is shut off with its memory state kept (make suspend). */
+  managedSave?: boolean;
 }
 
 /** The batch's output, cut at its marker lines, parsed per domain. */
@@ -89,7 +97,7 @@ export function parseDomainDetails(stdout: string): Map<string, DomainDetail> {
   for (const [domain, section] of sections) {
     const info = parseDominfo(section.info.join('\n'));
     const ip = parseDomifaddr(section.addr.join('\n'));
-    details.set(domain, { cpus: info.cpus, memoryMiB: info.memoryMiB, ...(ip ? { ip } : {}) });
+    details.set(domain, { cpus: info.cpus, memoryMiB: info.memoryMiB, ...(ip ? { ip } : {}), ...(info.managedSave ? { managedSave: true } : {}) });
   }
   return details;
 }
@@ -110,6 +118,13 @@ export function parseDomstats(stdout: string): { name: string; vcpus: number; me
     if (field[1] === 'balloon.maximum') current.memoryMiB = Math.round(Number(field[2]) / 1024);
   }
   return domains;
+}
+
+/** `virsh domiflist`: each interface's libvirt network and MAC address. */
+export function parseInterfaces(stdout: string): { network: string; mac: string }[] {
+  return tableRows(stdout)
+    .filter(([, type]) => type === 'network')
+    .map(([, , network = '', , mac = '']) => ({ network, mac }));
 }
 
 /** `virsh domiflist`: the libvirt networks a domain's interfaces are on. */
@@ -151,7 +166,7 @@ export function parseDomainList(stdout: string): DomainRow[] {
 }
 
 /** `virsh dominfo` "Key:   value" lines. */
-export function parseDominfo(stdout: string): { state?: string; cpus?: number; memoryMiB?: number } {
+export function parseDominfo(stdout: string): { state?: string; cpus?: number; memoryMiB?: number; managedSave?: boolean } {
   const fields = new Map<string, string>();
   for (const line of stdout.split('\n')) {
     const match = /^([^:]+):\s*(.*)$/.exec(line);
@@ -163,6 +178,7 @@ export function parseDominfo(stdout: string): { state?: string; cpus?: number; m
     state: fields.get('State'),
     cpus: cpus ? Number(cpus) : undefined,
     memoryMiB: memory?.[1] ? Math.round(Number(memory[1]) / 1024) : undefined,
+    ...(fields.get('Managed save') === 'yes' ? { managedSave: true } : {}),
   };
 }
 

@@ -16,6 +16,8 @@ import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/he
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
+import { checkPortsFree, clearStaleTunnels, restoreTunnels } from '../lab/port-forwards.js';
+import { restoreSavedMachines } from '../lab/resume-saved.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -134,8 +136,10 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const plan = await currentPlan(context, workspace, machines, labFile);
   for (const entry of plan.undeclared) context.ui.warn(`${entry.domain} (${entry.state}) runs under libvirt but is not in lab.yaml: left alone`);
   const steps = plan.steps.filter((step) => step.kind !== 'nothing');
+  const runningAsDeclared = plan.steps.filter((step) => step.kind === 'nothing').map((step) => step.machine);
   if (steps.length === 0) {
     if (options.change) await updateLab(context, options.change);
+    await restoreTunnels(context, runningAsDeclared);
     const names = machines.map((machine) => machine.name);
     context.ui.info(names.length === 1 ? `${names[0]} is running, as declared: nothing to do` : 'The lab is up to date: nothing to do.');
     return;
@@ -146,17 +150,22 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const growth = await planDiskGrowth(context, labFile, steps, workspace.images);
   const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
   await admit(context, claims, lab.admission, { force: options.force === true, retry: options.retry });
+  await checkPortsFree(context, steps.map((step) => step.machine), options.retry);
 
   for (const image of [...new Set(creating.map((step) => step.machine.image))]) {
     await buildImage(context, image, { force: false, background: false });
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
   await prepareMachineKeys(context, creating.map((step) => step.machine));
-  const saved = await updateLab(context, options.change);
+  const savedLab = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);
 
   for (const step of steps) context.ui.info(`${step.machine.name}: ${step.kind}: ${step.detail}`);
+  await clearStaleTunnels(context, steps.filter((step) => step.kind === 'start').map((step) => step.machine));
+  await restoreTunnels(context, runningAsDeclared);
+  const saved = steps.filter((step) => step.state === 'saved').map((step) => step.machine);
+  await restoreSavedMachines(context, saved);
   const restarting = steps.filter((step) => step.kind === 'reconfigure');
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
@@ -175,7 +184,9 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     for (const outcome of outcomes) if (firstUps.has(outcome.domain) && (outcome.ok || removed.has(outcome.name))) await endFirstUp(context, outcome.domain);
 
     const created = creating.filter((step) => outcomes.some((outcome) => outcome.name === step.machine.name && outcome.ok)).map((step) => step.machine);
-    await refreshHosts(context, created, resolveMachines(fresh, saved), plan);
+    await refreshHosts(context, created, resolveMachines(fresh, savedLab), plan);
+    // A restored machine was running when vagrant saw it: vagrant made no port tunnels for it.
+    await restoreTunnels(context, saved.filter((machine) => outcomes.some((outcome) => outcome.name === machine.name && outcome.ok)));
     const checks = await healthChecks(context, fresh, created, board);
     await board?.close(context.home);
     report(context, outcomes, checks, options.retry, removed);

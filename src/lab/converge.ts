@@ -11,6 +11,8 @@ export interface LiveDomain {
   state: string;
   cpus?: number;
   memoryMiB?: number;
+  /** Shut off with its memory state kept (libvirt managed save, make suspend). */
+  saved?: boolean;
 }
 
 export interface Step {
@@ -58,6 +60,7 @@ export function planLab(
         ? { machine, kind: 'reconfigure', detail: `${changes.join(', ')} (needs a halt: the VM restarts)`, state: domain.state }
         : { machine, kind: 'nothing', detail: 'running, as declared', state: domain.state };
     }
+    if (domain.saved) return { machine, kind: 'start', detail: 'saved: resume it where it was (memory state kept)', state: 'saved' };
     const applied = changes.length ? `; ${changes.join(', ')} applied at boot` : '';
     return { machine, kind: 'start', detail: `${domain.state}: boot it${applied}`, state: domain.state };
   });

@@ -4,6 +4,7 @@ import { resourcesSchema } from '../roles/role-schema.js';
 import { groupMembers, HOST_NAME, HOST_NAME_RULE, hostIssues } from './hosts.js';
 import { labNetworks } from './networks.js';
 import { dataDisksSchema, foldersSchema } from './storage-schema.js';
+import { portClashes, portProblem } from './ports.js';
 
 export const DRIVERS = ['auto', 'kvm', 'qemu'] as const;
 export type DriverChoice = (typeof DRIVERS)[number];
@@ -45,6 +46,8 @@ export const machineSchema = z
     disks: dataDisksSchema.optional(),
     /** One of the lab's hosts: (hosts.ts); local when absent. */
     host: z.string().regex(HOST_NAME, `host names are ${HOST_NAME_RULE}`).optional(),
+    /** Forwarded TCP ports, "8080:80" or "127.0.0.1:5432:5432" (ports.ts). */
+    ports: z.array(z.string().superRefine((spec, context) => { const problem = portProblem(spec); if (problem) context.addIssue({ code: 'custom', message: problem }); })).optional(),
   })
   .strict();
 
@@ -105,6 +108,7 @@ export const labSchema = z
       const dupes = (machine.secrets ?? []).filter((secret, index, all) => all.indexOf(secret) !== index);
       if (dupes.length) context.addIssue({ code: 'custom', path: ['machines', name, 'secrets'], message: `${dupes.join(', ')} listed twice` });
     }
+    for (const issue of portClashes(lab.machines)) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of labNetworks(lab).issues) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of hostIssues(lab)) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });

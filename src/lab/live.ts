@@ -15,7 +15,7 @@ export async function readLiveDomains(context: Context, detailed: string[]): Pro
   const live = new Map<string, LiveDomain>(rows.map((row) => [row.name, { state: row.state }]));
   const known = detailed.filter((domain) => live.has(domain));
   for (const [domain, info] of await virsh.domainDetails(known, new Set())) {
-    live.set(domain, { state: live.get(domain)!.state, cpus: info.cpus, memoryMiB: info.memoryMiB });
+    live.set(domain, { state: live.get(domain)!.state, cpus: info.cpus, memoryMiB: info.memoryMiB, ...(info.managedSave ? { saved: true } : {}) });
   }
   return live;
 }

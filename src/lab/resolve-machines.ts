@@ -6,6 +6,7 @@ import type { Lab, MachineSpec } from './lab-schema.js';
 import { groupMembers, hostUri, machineHost } from './hosts.js';
 import { labNetworks, type MachineAddress } from './networks.js';
 import { dataDiskSerial } from './storage-schema.js';
+import { parsePort, type ForwardedPort } from './ports.js';
 
 /** A declared machine with every default filled in: what the Vagrantfile and the lifecycle act on. */
 export interface ResolvedMachine {
@@ -41,6 +42,8 @@ export interface ResolvedMachine {
   host: string;
   /** That host's URI; null for local (the context's URI, VMLAB_LIBVIRT_URI or qemu:///system). */
   hostUri: string | null;
+  /** Forwarded TCP ports (ports: in lab.yaml). */
+  ports: ForwardedPort[];
 }
 
 /** vmlab's images are Vagrant boxes named vmlab/<image>. */
@@ -111,6 +114,7 @@ export function resolveMachine(
     dataDisks: (spec.disks ?? []).map((disk, index) => ({ ...disk, serial: dataDiskSerial(index) })),
     host: machineHost(lab, name),
     hostUri: hostUri(lab, machineHost(lab, name)) ?? null,
+    ports: (spec.ports ?? []).map(parsePort),
   };
 }
 

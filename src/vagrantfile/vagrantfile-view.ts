@@ -39,6 +39,8 @@ export interface MachineView {
   network: { name: string; address: string };
   /** A static address on one of the lab's private networks (isolated, no DHCP), if the machine has one. */
   privateNetwork: { ip: string; netmask: string; name: string } | null;
+  /** Forwarded TCP ports: vagrant-libvirt runs one ssh -L per port while the machine runs. */
+  forwardedPorts: { hostIp: string; host: number; guest: number }[];
   /** Uploaded before the features when there are any (see scripts/features/lib/common.sh). */
   featureLib: { source: string; destination: string } | null;
   provisioners: ProvisionerView[];
@@ -139,6 +141,7 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       privateNetwork: machine.address
         ? { ip: machine.address.address, netmask: machine.address.network.netmask, name: machine.address.network.libvirtName }
         : null,
+      forwardedPorts: machine.ports.map((port) => ({ hostIp: port.hostIp, host: port.hostPort, guest: port.guestPort })),
       featureLib: machine.provision.length
         ? { source: relativeTo(options.labDir, featureLibrary(machine.provision[0]!.script)), destination: FEATURE_LIB_IN_GUEST }
         : null,

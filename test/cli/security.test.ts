@@ -30,6 +30,13 @@ const webRunning: PlannedCall[] = [
   ...hostReadings,
 ];
 
+const copying: PlannedCall[] = [
+  ...webRunning,
+  { tool: 'virsh', args: [...URI, 'domstate', 'vmlab-lab-web'], stdout: 'running\n', repeat: true },
+  { tool: 'vagrant', args: ['ssh-config', 'web'], stdout: 'Host web\n  HostName 192.168.123.20\n', repeat: true },
+  { tool: 'scp', args: ['-F', '*', '-r', '-p', '-q', '--', '*', '*'], repeat: true },
+];
+
 interface Probe {
   variable: string;
   /** The target and the other variables it needs; the payload goes into `variable`. */
@@ -65,11 +72,13 @@ const probes: Probe[] = [
   { variable: 'DRIVER', args: ['create-docker', 'NAME=x'], plan: creating },
   { variable: 'HOST', args: ['create-docker', 'NAME=x'], plan: creating },
   { variable: 'HOST', args: ['doctor'], plan: [] },
+  { variable: 'SRC', args: ['cp', 'DST=web:/tmp/'], plan: copying },
+  { variable: 'DST', args: ['cp', 'SRC=web:/tmp/x'], plan: copying },
 ];
 
 /** Run one target with one payload; say what went wrong, if anything. */
 async function tryPayload(probe: Probe, payload: string): Promise<string[]> {
-  const sandbox = await Sandbox.create();
+  const sandbox = await Sandbox.create({ tools: ['vagrant', 'virsh', 'qemu-img', 'scp'] });
   try {
     await sandbox.seedImages();
     await seedQueue(sandbox);

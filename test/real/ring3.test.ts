@@ -3,6 +3,7 @@ import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
 import { exportSuite } from './export-suite.js';
 import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
+import { portsSuite } from './ports-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { remoteHostSuite } from './remote-host-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
@@ -29,4 +30,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   labsSuite();
   storageSuite();
   remoteHostSuite();
+  portsSuite();
 });

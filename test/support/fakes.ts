@@ -15,7 +15,7 @@ const FAKE = path.join(REPO, 'test/fakes/fake-tool.mjs');
 const HOST_PROGRAMS = ['node', 'make', 'bash', 'sh', 'env', 'awk', 'find', 'rm', 'touch', 'cat', 'npm', 'sed', 'grep', 'dirname', 'uname', 'tar', 'ssh-keygen'];
 
 export interface PlannedCall {
-  tool: 'vagrant' | 'virsh' | 'qemu-img' | 'ip';
+  tool: 'vagrant' | 'virsh' | 'qemu-img' | 'ip' | 'ss' | 'scp' | 'ssh';
   args: string[];
   stdout?: string;
   stderr?: string;

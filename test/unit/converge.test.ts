@@ -10,7 +10,7 @@ import { admissionSchema } from '../../src/lab/lab-schema.js';
 
 const machine = (name: string, overrides: Partial<ResolvedMachine> = {}): ResolvedMachine => ({
   name, role: 'base', image: 'debian-12', box: 'vmlab/debian-12', domainPrefix: 'vmlab-lab-', domain: `vmlab-lab-${name}`,
-  cpus: 1, memory: 1024, disk: 10, settings: {}, provision: [], groups: [], scripts: [], secrets: [], hosts: [], host: 'local', hostUri: null, ...overrides,
+  cpus: 1, memory: 1024, disk: 10, settings: {}, provision: [], groups: [], scripts: [], secrets: [], hosts: [], host: 'local', hostUri: null, ports: [], ...overrides,
 });
 
 describe('the converge plan', () => {

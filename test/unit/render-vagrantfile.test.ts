@@ -24,6 +24,7 @@ const machine = (overrides: Partial<ResolvedMachine>): ResolvedMachine => ({
   hosts: [],
   host: 'local',
   hostUri: null,
+  ports: [],
   ...overrides,
 });
 
