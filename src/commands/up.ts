@@ -15,6 +15,7 @@ import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/he
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
+import { prepareCloudInitSeeds } from '../lab/cloud-init-seed.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -137,6 +138,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
   await prepareMachineKeys(context, creating.map((step) => step.machine));
+  await prepareCloudInitSeeds(context, labFile, creating.map((step) => step.machine));
   const saved = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);

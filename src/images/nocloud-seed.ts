@@ -9,6 +9,12 @@ import type { Context } from '../context.js';
  */
 
 /**
+ * The feature a cloud image's record carries: its machines get a NoCloud seed each, with their own key and
+ * host name (src/lab/cloud-init-seed.ts), instead of vmlab-identity's SMBIOS credentials.
+ */
+export const CLOUD_INIT_FEATURE = 'cloud-init';
+
+/**
  * Vagrant's insecure public key, copied from the vagrant package (gems/vagrant-2.3.4/keys/vagrant.pub).
  * Every Vagrant version still tries its private half on a box's first boot, then replaces it with a key of
  * the machine's own.

@@ -15,6 +15,7 @@ import { buildVagrantfileView } from '../vagrantfile/vagrantfile-view.js';
 import { LabFile } from './lab-file.js';
 import { type LastLab, recallLab, rememberLab } from './last-lab.js';
 import { readMachineKeys } from './machine-keys.js';
+import { checkCloudInit, readMachineSeeds } from './cloud-init-seed.js';
 import { readBuiltImages } from './vagrant-machines.js';
 import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
 
@@ -36,6 +37,7 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   if (labFile.vacant && recalled) await refuseHiddenLab(context, labFile, recalled);
   checkRoles(labFile, roles);
   await checkProvisionScripts(labFile);
+  await checkCloudInit(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
   const [images, builtFrom] = await Promise.all([new Registry(context.home).read(), readBuiltImages(context.labDir)]);
@@ -112,6 +114,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     labDir: context.labDir,
     projectRoot: context.projectRoot,
     keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
+    seeds: await readMachineSeeds(context.home, machines.map((machine) => machine.domain)),
     boxVersions: new Map(Object.values(workspace.images.images).map((record) => [record.name, record.boxVersion])),
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);

@@ -1,0 +1,78 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadImageDefinition } from '../../src/images/load-images.js';
+import { REPO, Sandbox } from '../support/fakes.js';
+
+let sandbox: Sandbox;
+beforeEach(async () => {
+  sandbox = await Sandbox.create();
+  await sandbox.seedImages();
+  await sandbox.plan([]);
+});
+afterEach(async () => sandbox.cleanup());
+
+async function labWithUserData(userData: string): Promise<void> {
+  await writeFile(path.join(sandbox.labDir, 'web.yaml'), userData);
+  await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: base\n    image: ubuntu-24.04\n    cloudInit: web.yaml\n');
+}
+
+describe('cloudInit: user-data per machine (lab.yaml)', () => {
+  it.each([
+    ['not #cloud-config', 'packages: [tree]\n', /web\.yaml:1:1: the first line must be exactly "#cloud-config", not "packages: \[tree\]"/],
+    ['a script', '#!/bin/sh\necho hi\n', /web\.yaml:1:1: this is a script \(#!\); vmlab takes #cloud-config user-data only/],
+    ['not YAML', '#cloud-config\npackages:\n  - tree\n write_files: [\n', /web\.yaml:4:\d+: not valid YAML/],
+    ['a list where a mapping belongs', '#cloud-config\n- tree\n', /web\.yaml:2:1: user-data is a mapping of cloud-config modules/],
+    ['packages not a list', '#cloud-config\npackages: tree\n', /web\.yaml:2:11: packages: packages: is a list/],
+    ['an unknown placeholder', '#cloud-config\nhostname: {{ nmae }}\n', /web\.yaml:2:11: unknown placeholder \{\{ nmae \}\}; known: \{\{ name \}\}, \{\{ address \}\}/],
+  ])('%s is refused with its line, before anything changes', async (_what, userData, message) => {
+    await labWithUserData(userData);
+    const before = await sandbox.snapshot();
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/Fix the user-data of machine web \(cloudInit: in lab\.yaml\)/);
+    expect(await sandbox.snapshot()).toEqual(before);
+    expect(await sandbox.calls()).toEqual([]);
+  });
+
+  it("a missing user-data file is refused at its lab.yaml line", async () => {
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: base\n    cloudInit: nosuch.yaml\n');
+    const before = await sandbox.snapshot();
+    const result = await sandbox.cli(['render']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/lab\.yaml:5:16: machines\.web\.cloudInit: cannot read .*nosuch\.yaml: no such file/);
+    expect(await sandbox.snapshot()).toEqual(before);
+  });
+
+  it('good user-data passes the checks and renders nothing extra for a machine without a seed yet', async () => {
+    await labWithUserData('#cloud-config\nwrite_files:\n  - path: /etc/motd\n    content: "{{ name }} of {{ lab }} at {{ address }}"\n');
+    const result = await sandbox.cli(['render']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(await sandbox.readVagrantfile()).not.toContain('cdrom');
+  });
+});
+
+describe('images/ubuntu-24.04.yaml', () => {
+  it("is Canonical's noble cloud image from a dated release, with its pinned sha256", async () => {
+    const image = await loadImageDefinition(REPO, 'ubuntu-24.04', {});
+    expect(image?.definition.source).toEqual({
+      type: 'qcow2',
+      url: 'https://cloud-images.ubuntu.com/releases/noble/release-20250430/ubuntu-24.04-server-cloudimg-amd64.img',
+      sha256: 'bc471ca49de03b5129c65b70f9862b7f4b5e721622fd34ade78132f6f7999e2d',
+      cloudInit: true,
+      guest: 'ubuntu',
+    });
+  });
+
+  it('a dry-run build says where it downloads to and what it checks, and changes nothing', async () => {
+    const before = await sandbox.snapshot();
+    const downloads = path.join(sandbox.root, 'downloads');
+    const result = await sandbox.cli(['build', 'ubuntu-24.04', '--dry-run'], { VMLAB_DOWNLOADS: downloads });
+    expect(result.stdout).toContain(
+      `download https://cloud-images.ubuntu.com/releases/noble/release-20250430/ubuntu-24.04-server-cloudimg-amd64.img to ${downloads}/bc471ca49de03b5129c65b70f9862b7f4b5e721622fd34ade78132f6f7999e2d.img (unless it is there with sha256 bc471ca49de03b5129c65b70f9862b7f4b5e721622fd34ade78132f6f7999e2d)`,
+    );
+    expect(result.stdout).toMatch(/qemu-img convert -f <format> -O qcow2 -c .*bc471ca4.*\.img/);
+    expect(await sandbox.snapshot()).toEqual(before);
+  });
+});
