@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadImageDefinition } from '../../src/images/load-images.js';
@@ -50,6 +50,21 @@ describe('cloudInit: user-data per machine (lab.yaml)', () => {
     const result = await sandbox.cli(['render']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await sandbox.readVagrantfile()).not.toContain('cdrom');
+  });
+});
+
+describe("a machine's seed in the Vagrantfile", () => {
+  it('is attached as a cdrom, and a first provisioner waits for cloud-init to finish', async () => {
+    await labWithUserData('#cloud-config\n');
+    await mkdir(path.join(sandbox.home, 'cloud-init'), { recursive: true });
+    await writeFile(path.join(sandbox.home, 'cloud-init', 'vmlab-lab-web.seed'), '/var/lib/libvirt/images/vmlab-lab-web-cidata.iso\n');
+    const result = await sandbox.cli(['render']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const vagrantfile = (await sandbox.readVagrantfile()) ?? '';
+    expect(vagrantfile).toContain("libvirt.storage :file, :device => :cdrom, :path => '/var/lib/libvirt/images/vmlab-lab-web-cidata.iso'");
+    const shells = [...vagrantfile.matchAll(/machine\.vm\.provision '([^']+)', type: "shell"/g)].map((match) => match[1]);
+    expect(shells).toEqual(['vmlab-cloud-init', 'feature-essentials', 'feature-guest-agent', 'feature-time-sync']);
+    expect(vagrantfile).toMatch(/machine\.vm\.provision 'vmlab-cloud-init', type: "shell", path: '.*scripts\/lab\/cloud-init-wait\.sh'/);
   });
 });
 
