@@ -341,8 +341,9 @@ EOF
 
 if [[ -n $cloud_image ]]; then
 	# cloud-init reads only the NoCloud seed (no probing of cloud metadata servers: minutes under
-	# emulation) and leaves the network to the systemd-networkd file above.
-	printf '%s\n' 'datasource_list: [NoCloud, None]' 'network: {config: disabled}' \
+	# emulation) and leaves the network to the systemd-networkd file above. A minbase system has no
+	# locales package: cloud-init's default en_US.UTF-8 would fail its locale module; C.UTF-8 is built in.
+	printf '%s\n' 'datasource_list: [NoCloud, None]' 'network: {config: disabled}' 'locale: C.UTF-8' \
 		>"$rootfs/etc/cloud/cloud.cfg.d/90-vmlab.cfg"
 	chroot "$rootfs" systemctl enable --quiet systemd-networkd.service systemd-resolved.service \
 		vmlab-ssh-hostkeys.service vmlab-growroot.service
