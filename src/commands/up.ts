@@ -15,7 +15,7 @@ import { runHealthChecks, renderCheckResults, type CheckResult } from '../lab/he
 import type { LabFile } from '../lab/lab-file.js';
 import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
-import { prepareCloudInitSeeds } from '../lab/cloud-init-seed.js';
+import { checkCloudInitImages, prepareCloudInitSeeds } from '../lab/cloud-init-seed.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -129,6 +129,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   }
   const creating = steps.filter((step) => step.kind === 'create');
   checkSecrets(creating.map((step) => step.machine), context.env);
+  checkCloudInitImages(labFile, creating.map((step) => step.machine), workspace.images, { unbuilt: 'allow' });
   await checkNetworksAgainstHost(context, lab, usedNetworks(steps.flatMap((step) => (step.machine.address ? [step.machine.address] : []))));
   const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
   await admit(context, claims, lab.admission, { force: options.force === true, retry: options.retry });

@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { ConfigError, type ConfigIssue, UserError } from '../errors.js';
 import { CLOUD_INIT_FEATURE, uploadSeed } from '../images/nocloud-seed.js';
 import { Registry } from '../images/registry.js';
+import type { RegistryIndex } from '../images/registry-schema.js';
 import { mergeUserData, parseUserData, renderUserData, seedMetaDataFor, type UserDataValues } from './cloud-init-user-data.js';
 import type { LabFile } from './lab-file.js';
 import { machineKeyFile } from './machine-keys.js';
@@ -75,18 +76,26 @@ export async function readMachineSeeds(home: string, domains: string[]): Promise
  */
 export async function prepareCloudInitSeeds(context: Context, labFile: LabFile, machines: ResolvedMachine[]): Promise<void> {
   const index = await new Registry(context.home).read();
+  checkCloudInitImages(labFile, machines, index, { unbuilt: 'refuse' });
   const withSeed = machines.filter((machine) => index.images[machine.image]?.features.includes(CLOUD_INIT_FEATURE));
-  for (const machine of machines) {
-    const cloudInit = labFile.lab.machines[machine.name]?.cloudInit;
-    if (cloudInit && !withSeed.includes(machine)) {
-      throw new UserError(
-        `machine ${machine.name} has cloudInit: ${cloudInit}, but its image ${machine.image} does not run cloud-init`,
-        'Give it an image made from a cloud image (source: {type: qcow2, ...}, such as ubuntu-24.04), or use provision: scripts instead.',
-      );
-    }
-  }
   for (const machine of machines) if (!withSeed.includes(machine)) await removeMachineSeed(context, machine.domain);
   for (const machine of withSeed) await writeMachineSeed(context, labFile, machine);
+}
+
+/**
+ * A cloudInit: on a machine whose image has no cloud-init is refused (before anything changes, for images
+ * already registered; images still to build are checked once built, before their machines are made).
+ */
+export function checkCloudInitImages(labFile: LabFile, machines: ResolvedMachine[], index: RegistryIndex, options: { unbuilt: 'allow' | 'refuse' }): void {
+  for (const machine of machines) {
+    const cloudInit = labFile.lab.machines[machine.name]?.cloudInit;
+    const record = index.images[machine.image];
+    if (!cloudInit || (!record && options.unbuilt === 'allow') || record?.features.includes(CLOUD_INIT_FEATURE)) continue;
+    throw new UserError(
+      `machine ${machine.name} has cloudInit: ${cloudInit}, but its image ${machine.image} does not run cloud-init. Nothing was changed.`,
+      'Give it an image made from a cloud image (source: {type: qcow2, ...}, such as image: ubuntu-24.04), or use provision: scripts instead.',
+    );
+  }
 }
 
 async function writeMachineSeed(context: Context, labFile: LabFile, machine: ResolvedMachine): Promise<void> {

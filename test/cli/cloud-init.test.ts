@@ -2,7 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadImageDefinition } from '../../src/images/load-images.js';
-import { REPO, Sandbox } from '../support/fakes.js';
+import { existsSync } from 'node:fs';
+import { symlink } from 'node:fs/promises';
+import { healthChecks, hostReadings, libvirtUp, noDomains, REPO, Sandbox, URI } from '../support/fakes.js';
 
 let sandbox: Sandbox;
 beforeEach(async () => {
@@ -36,6 +38,19 @@ describe('cloudInit: user-data per machine (lab.yaml)', () => {
     expect(await sandbox.calls()).toEqual([]);
   });
 
+  it('on a machine whose image has no cloud-init, it is refused before anything changes', async () => {
+    await writeFile(path.join(sandbox.labDir, 'web.yaml'), '#cloud-config\n');
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: base\n    image: debian-12\n    cloudInit: web.yaml\n');
+    await sandbox.plan([libvirtUp, noDomains, ...hostReadings]);
+    const before = await sandbox.snapshot();
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toMatch(/machine web has cloudInit: web\.yaml, but its image debian-12 does not run cloud-init\. Nothing was changed\./);
+    expect(result.stderr).toMatch(/such as image: ubuntu-24\.04/);
+    expect(await sandbox.snapshot()).toEqual(before);
+    expect((await sandbox.calls()).filter((call) => call.tool === 'vagrant')).toEqual([]);
+  });
+
   it("a missing user-data file is refused at its lab.yaml line", async () => {
     await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: base\n    cloudInit: nosuch.yaml\n');
     const before = await sandbox.snapshot();
@@ -65,6 +80,37 @@ describe("a machine's seed in the Vagrantfile", () => {
     const shells = [...vagrantfile.matchAll(/machine\.vm\.provision '([^']+)', type: "shell"/g)].map((match) => match[1]);
     expect(shells).toEqual(['vmlab-cloud-init', 'feature-essentials', 'feature-guest-agent', 'feature-time-sync']);
     expect(vagrantfile).toMatch(/machine\.vm\.provision 'vmlab-cloud-init', type: "shell", path: '.*scripts\/lab\/cloud-init-wait\.sh'/);
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/xorriso'))('make up of a machine on a cloud image', () => {
+  it('makes its key and its seed (xorriso, uploaded into the pool) before vagrant up, and attaches it', async () => {
+    const index = path.join(sandbox.home, 'images/index.json');
+    const registry = JSON.parse(await (await import('node:fs/promises')).readFile(index, 'utf8'));
+    registry.images.cloud = { ...registry.images['debian-12'], name: 'cloud', box: 'vmlab/cloud', file: 'cloud.box', source: 'qcow2 https://x/cloud.img', features: ['cloud-init'] };
+    await writeFile(index, JSON.stringify(registry));
+    await writeFile(path.join(sandbox.labDir, 'web.yaml'), '#cloud-config\npackages: [tree]\n');
+    await writeFile(path.join(sandbox.labDir, 'lab.yaml'), 'name: lab\nmachines:\n  web:\n    role: base\n    image: cloud\n    cloudInit: web.yaml\n');
+    await symlink('/usr/bin/xorriso', path.join(sandbox.binDir, 'xorriso'));
+    await sandbox.plan([
+      libvirtUp,
+      noDomains,
+      ...hostReadings,
+      { tool: 'virsh', args: [...URI, 'vol-delete', '--pool', 'default', 'vmlab-lab-web-cidata.iso'], exitCode: 1, stderr: 'error: Storage volume not found' },
+      { tool: 'virsh', args: [...URI, 'vol-create-as', 'default', 'vmlab-lab-web-cidata.iso', '*', '--format', 'raw'] },
+      { tool: 'virsh', args: [...URI, 'vol-upload', '--pool', 'default', 'vmlab-lab-web-cidata.iso', '*'] },
+      { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] },
+      healthChecks('web', 3),
+    ]);
+    const result = await sandbox.make(['up']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    await sandbox.expectPlanDone();
+    const vagrantfile = (await sandbox.readVagrantfile()) ?? '';
+    expect(vagrantfile).toContain("libvirt.storage :file, :device => :cdrom, :path => '/var/lib/libvirt/images/vmlab-lab-web-cidata.iso'");
+    // The machine's own key, as for debian-12's machines: no Vagrant key swap, no hostname round trip.
+    expect(vagrantfile).toContain('machine.ssh.insert_key = false');
+    expect(vagrantfile).not.toContain('machine.vm.hostname');
+    expect(existsSync(path.join(sandbox.home, 'keys', 'vmlab-lab-web.pub'))).toBe(true);
   });
 });
 

@@ -90,7 +90,7 @@ export function cloudImageSuite(): void {
       expect((await lab.images()).find((image) => image.name === 'cloud')).toMatchObject({ state: expect.any(String) });
       expect(await readdir(downloads)).toEqual([`${sha256}.img`]);
 
-      const ssh = await lab.make(['ssh', 'NAME=web', 'CMD=cat /etc/vmlab-proof; dpkg-query -W -f="${Status}\\n" tree; id -un; hostname; systemctl is-active qemu-guest-agent; cloud-init status']);
+      const ssh = await lab.make(['ssh', 'NAME=web', "CMD=cat /etc/vmlab-proof; dpkg-query -W -f='${Status}\\n' tree; id -un; hostname; systemctl is-active qemu-guest-agent; cloud-init status"]);
       expect(ssh.exitCode, ssh.all?.slice(-2000)).toBe(0);
       expect(ssh.stdout.trim().split('\n').slice(-6)).toEqual([`web in lab ${lab.id}`, 'install ok installed', 'vagrant', 'web', 'active', 'status: done']);
       // The machine's own key, never Vagrant's insecure one: the same first-boot identity as debian-12's machines.
