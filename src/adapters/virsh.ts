@@ -12,6 +12,10 @@ export const virshArgs = {
   domifaddr: (domain: string) => ['domifaddr', domain],
   domblklist: (domain: string) => ['domblklist', domain, '--details'],
   volList: (pool: string) => ['vol-list', pool],
+  /** A volume by its path: capacity in bytes. */
+  volInfoBytes: (volumePath: string) => ['vol-info', '--bytes', volumePath],
+  /** Grow a volume (by its path) to this many GiB; libvirt runs qemu-img resize for a qcow2 one. */
+  volResize: (volumePath: string, gib: number) => ['vol-resize', volumePath, `${gib}G`],
   volDelete: (pool: string, volume: string) => ['vol-delete', '--pool', pool, volume],
   poolInfo: (pool: string) => ['pool-info', pool],
   version: () => ['version'],
@@ -33,6 +37,8 @@ export const virshArgs = {
   netInfo: (network: string) => ['net-info', network],
   netDumpxml: (network: string) => ['net-dumpxml', network],
   netDestroy: (network: string) => ['net-destroy', network],
+  netListInactive: () => ['net-list', '--inactive', '--name'],
+  netStart: (network: string) => ['net-start', network],
   netUndefine: (network: string) => ['net-undefine', network],
   /**
    * Several virsh commands in one process and one libvirt connection (virsh runs a ';'-separated list
@@ -171,6 +177,12 @@ export function parseDomifaddr(stdout: string): string | undefined {
 /** `virsh vol-list <pool>`: volume names and paths. */
 export function parseVolumeList(stdout: string): { name: string; path: string }[] {
   return tableRows(stdout).map(([name = '', path = '']) => ({ name, path }));
+}
+
+/** `virsh vol-info --bytes`: the volume's capacity. */
+export function parseVolumeCapacity(stdout: string): number | undefined {
+  const match = /^Capacity:\s+(\d+)\s*bytes/m.exec(stdout);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** `virsh domblklist --details`: the disk devices (or the given kinds: disk, cdrom, ...) and their source files. */

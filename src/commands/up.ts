@@ -21,6 +21,9 @@ import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOu
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
 import { domainPrefix } from '../lab/resolve-machines.js';
 import { checkSecrets } from '../lab/secrets.js';
+import { growDisks, planDiskGrowth } from '../lab/disk-grow.js';
+import { reportFolders } from '../lab/folders-report.js';
+import { startInactiveNetworks } from '../lab/network-restart.js';
 import { loadWorkspace, renderWorkspace, resolveMachines, updateLab, type Workspace } from '../lab/workspace.js';
 import { StepBoard } from '../ui/steps.js';
 import { renderTable } from '../ui/ui.js';
@@ -131,6 +134,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   checkSecrets(creating.map((step) => step.machine), context.env);
   checkCloudInitImages(labFile, creating.map((step) => step.machine), workspace.images, { unbuilt: 'allow' });
   await checkNetworksAgainstHost(context, lab, usedNetworks(steps.flatMap((step) => (step.machine.address ? [step.machine.address] : []))));
+  const growth = await planDiskGrowth(context, labFile, steps, workspace.images);
   const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
   await admit(context, claims, lab.admission, { force: options.force === true, retry: options.retry });
 
@@ -148,7 +152,10 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   const restarting = steps.filter((step) => step.kind === 'reconfigure');
   const halted = restarting.length ? await runMachines(context, 'halt', restarting.map((step) => haltRun(step.machine))) : [];
   const haltFailed = new Set(halted.filter((outcome) => !outcome.ok).map((outcome) => outcome.name));
+  await growDisks(context, growth.filter((entry) => !haltFailed.has(entry.machine.name)));
+  await reportFolders(context, steps.map((step) => step.machine));
   const runs = await upRuns(context, steps.filter((step) => !haltFailed.has(step.machine.name)));
+  await startInactiveNetworks(context, runs.flatMap((run) => (run.creates ?? []).filter((thing) => thing.key.startsWith('network:')).map((thing) => thing.key.slice('network:'.length))));
   // Issue 13: a create killed outright is made again from scratch at the next up (first-up.ts).
   const firstUps = await firstUpRecords(context, creating);
   // One step display for the boot and the health checks that follow (none with VERBOSE=1 or a dry run).

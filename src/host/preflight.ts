@@ -1,23 +1,8 @@
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import { virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { setupHost } from './setup.js';
-
-/** Find a program on PATH without running it (vagrant takes a second just to print its version). */
-export async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, program);
-    const found = await access(candidate, constants.X_OK).then(
-      () => true,
-      () => false,
-    );
-    if (found) return candidate;
-  }
-  return undefined;
-}
+import { findOnPath } from './find-on-path.js';
 
 /**
  * Check, before anything changes, that the tools a lifecycle command needs are there and that

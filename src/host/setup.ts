@@ -7,6 +7,7 @@ import { JobLog } from '../queue/job-log.js';
 import { StepBoard } from '../ui/steps.js';
 import { Registry } from '../images/registry.js';
 import { readProbe } from './driver.js';
+import { findOnPath } from './find-on-path.js';
 import { probeKvm } from './kvm-probe.js';
 import { HOST_PACKAGES, parseMissingPackages, parseOsRelease } from './packages.js';
 
@@ -101,7 +102,7 @@ async function libvirtAnswers(context: Context): Promise<boolean> {
   return result.exitCode === 0;
 }
 
-async function startDaemons(context: Context, say: (status: 'ok' | 'done', text: string) => void): Promise<void> {
+export async function startDaemons(context: Context, say: (status: 'ok' | 'done', text: string) => void): Promise<void> {
   if (await libvirtAnswers(context)) return say('ok', 'libvirtd: answering');
   const systemd = await access('/run/systemd/system').then(
     () => true,
@@ -111,8 +112,7 @@ async function startDaemons(context: Context, say: (status: 'ok' | 'done', text:
     await context.runner.run('systemctl', ['start', 'virtlogd.socket', 'libvirtd.socket', 'libvirtd.service']);
   } else {
     // No init system manages them here: start them ourselves, once. Running daemons are never touched.
-    if (!(await running(context, 'virtlogd'))) await context.runner.run('virtlogd', ['--daemon']);
-    if (!(await running(context, 'libvirtd'))) await context.runner.run('libvirtd', ['--daemon']);
+    for (const daemon of ['virtlogd', 'libvirtd']) if (!(await running(context, daemon))) await startDaemon(context, daemon);
   }
   if (context.dryRun) return;
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -120,6 +120,20 @@ async function startDaemons(context: Context, say: (status: 'ok' | 'done', text:
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new UserError('libvirtd was started but does not answer', 'See /var/log/libvirt/libvirtd.log, then retry: make setup');
+}
+
+/**
+ * Through start-stop-daemon where the host has it (dpkg's): it closes every file descriptor the daemon
+ * would otherwise inherit from whoever ran make setup (a lock a test runner or a shell holds, a pipe a
+ * caller waits on) and starts it in /, so that no checkout's folder or lock is pinned by libvirtd.
+ */
+async function startDaemon(context: Context, daemon: string): Promise<void> {
+  const [launcher, executable] = await Promise.all([findOnPath('start-stop-daemon', context.env), findOnPath(daemon, context.env)]);
+  if (!launcher || !executable) {
+    await context.runner.run(daemon, ['--daemon']);
+    return;
+  }
+  await context.runner.run(launcher, ['--start', '--oknodo', '--background', '--exec', executable, '--', '--daemon']);
 }
 
 async function running(context: Context, program: string): Promise<boolean> {

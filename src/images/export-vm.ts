@@ -1,12 +1,13 @@
 import { copyFile, mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { moveFile } from '../atomic-write.js';
 import path from 'node:path';
-import { vagrantArgs, Vagrant } from '../adapters/vagrant.js';
+import { vagrantArgs } from '../adapters/vagrant.js';
 import { parseBlockList, Virsh, virshArgs } from '../adapters/virsh.js';
 import { bootExisting } from '../commands/start.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
+import { runVagrantStep } from '../lab/parallel.js';
 import { requireMachine, type ResolvedMachine } from '../lab/resolve-machines.js';
 import { loadWorkspace, resolveMachines, syncVagrantfile, type Workspace } from '../lab/workspace.js';
 import { checkMachineName } from '../names.js';
@@ -97,7 +98,8 @@ export async function exportMachine(context: Context, request: ExportRequest): P
     if (wasRunning) {
       context.ui.info(`halting ${machine.name} for the export (it starts again afterwards)`);
       await syncVagrantfile(context);
-      await new Vagrant(context.runner, context.labDir).run(vagrantArgs.halt(machine.name), { interactive: true });
+      // A step line like make stop's: vagrant's own output goes to the machine's log (VERBOSE=1 shows it).
+      await runVagrantStep(context, 'halt', { name: machine.name, domain: machine.domain, args: vagrantArgs.halt(machine.name) });
     }
     const info = parseQemuImgInfo((await context.runner.run('qemu-img', ['info', '--output=json', disk.source], { readOnly: true })).stdout);
     await mkdir(meta, { recursive: true });

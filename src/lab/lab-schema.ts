@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IMAGE_NAME, IMAGE_NAME_RULE, MACHINE_NAME, MACHINE_NAME_RULE, ROLE_NAME } from '../names.js';
 import { resourcesSchema } from '../roles/role-schema.js';
 import { labNetworks } from './networks.js';
+import { dataDisksSchema, foldersSchema } from './storage-schema.js';
 
 export const DRIVERS = ['auto', 'kvm', 'qemu'] as const;
 export type DriverChoice = (typeof DRIVERS)[number];
@@ -39,6 +40,10 @@ export const machineSchema = z
     secrets: z.array(z.string().regex(SECRET_NAME, 'secret names are UPPERCASE_WITH_UNDERSCORES')).optional(),
     /** cloud-init user-data (#cloud-config, a template) for a machine on a cloud image, relative to lab.yaml's folder. */
     cloudInit: z.string().min(1).optional(),
+    /** Shared folders (storage-schema.ts): host folder -> guest path, read-write. */
+    folders: foldersSchema.optional(),
+    /** Data disks besides the root disk (storage-schema.ts). */
+    disks: dataDisksSchema.optional(),
   })
   .strict();
 

@@ -4,6 +4,7 @@ import type { Role } from '../roles/role-schema.js';
 import path from 'node:path';
 import type { Lab, MachineSpec } from './lab-schema.js';
 import { labNetworks, type MachineAddress } from './networks.js';
+import { dataDiskSerial } from './storage-schema.js';
 
 /** A declared machine with every default filled in: what the Vagrantfile and the lifecycle act on. */
 export interface ResolvedMachine {
@@ -31,6 +32,10 @@ export interface ResolvedMachine {
   secrets: string[];
   /** "10.20.0.11 web": the lab's machines with addresses, for /etc/hosts (only on machines with one). */
   hosts: string[];
+  /** Shared folders: the host folder (absolute) and where the guest sees it. */
+  folders?: { host: string; guest: string }[];
+  /** Data disks in their order (vdb, vdc, ...), with the serial the guest finds them by. */
+  dataDisks?: { size: number; mount?: string; serial: string }[];
 }
 
 /** vmlab's images are Vagrant boxes named vmlab/<image>. */
@@ -97,6 +102,8 @@ export function resolveMachine(
     scripts: (spec.provision ?? []).map((script) => path.resolve(context.labDir, script)),
     secrets: spec.secrets ?? [],
     hosts: address ? addresses.map((entry) => `${entry.address} ${entry.machine}`) : [],
+    folders: Object.entries(spec.folders ?? {}).map(([host, guest]) => ({ host: path.resolve(context.labDir, host), guest })),
+    dataDisks: (spec.disks ?? []).map((disk, index) => ({ ...disk, serial: dataDiskSerial(index) })),
   };
 }
 

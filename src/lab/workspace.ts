@@ -17,6 +17,8 @@ import { type LastLab, recallLab, rememberLab } from './last-lab.js';
 import { readMachineKeys } from './machine-keys.js';
 import { checkCloudInit, readMachineSeeds } from './cloud-init-seed.js';
 import { readBuiltImages } from './vagrant-machines.js';
+import { checkFolders } from './storage-checks.js';
+import { decideSharedFolders } from '../host/shared-folders.js';
 import { featuresFromRoles, resolveLab, type ResolvedMachine } from './resolve-machines.js';
 
 /** The lab as the commands see it: roles, lab.yaml, and the driver in force. */
@@ -38,6 +40,7 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   checkRoles(labFile, roles);
   await checkProvisionScripts(labFile);
   await checkCloudInit(labFile);
+  await checkFolders(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
   const [images, builtFrom] = await Promise.all([new Registry(context.home).read(), readBuiltImages(context.labDir)]);
@@ -116,6 +119,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
     seeds: await readMachineSeeds(context.home, machines.map((machine) => machine.domain)),
     boxVersions: new Map(Object.values(workspace.images.images).map((record) => [record.name, record.boxVersion])),
+    sharedFolders: machines.some((machine) => (machine.folders ?? []).length) ? (await decideSharedFolders(context.env)).type : undefined,
   });
   return renderVagrantfile(await loadTemplate(context.projectRoot), view);
 }

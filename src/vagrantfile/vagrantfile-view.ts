@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { MachineKey } from '../lab/machine-keys.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
+import type { SharedFolderType } from '../host/shared-folders.js';
+import { dataDiskProvisioner, dataDiskViews, folderViews } from './storage-view.js';
 
 /** Everything the template needs, already decided: the template holds no logic. */
 export interface VagrantfileView {
@@ -39,6 +41,12 @@ export interface MachineView {
   /** Uploaded before the features when there are any (see scripts/features/lib/common.sh). */
   featureLib: { source: string; destination: string } | null;
   provisioners: ProvisionerView[];
+  /** Shared folders (folders: in lab.yaml) with the way they are shared (host/shared-folders.ts). */
+  folders: { host: string; guest: string; virtiofs: boolean }[];
+  /** virtiofs needs the guest's memory shared with virtiofsd (set only on machines with folders). */
+  sharedMemory: boolean;
+  /** Data disks (disks: in lab.yaml), vdb onwards: size in vagrant-libvirt's words ("20G") and serial. */
+  dataDisks: { size: string; serial: string }[];
 }
 
 export interface ProvisionerView {
@@ -70,6 +78,8 @@ export interface ViewOptions {
   boxVersions?: ReadonlyMap<string, string>;
   /** The machines' cloud-init seeds, by domain. */
   seeds?: ReadonlyMap<string, string>;
+  /** How folders: are shared on this host (host/shared-folders.ts); virtiofs unless told. */
+  sharedFolders?: SharedFolderType;
 }
 
 const FEATURE_LIB_IN_GUEST = '/tmp/vmlab-feature-lib.sh';
@@ -150,12 +160,16 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
         ...(machine.hosts.length
           ? [{ name: HOSTS_PROVISIONER, path: relativeTo(options.labDir, hostsScript(options.projectRoot)), env: [literal({ key: 'VMLAB_HOSTS', value: machine.hosts.join(';') })] }]
           : []),
+        // Before the lab's own scripts, so that they find the data disks mounted.
+        ...dataDiskProvisioner(machine, (file) => relativeTo(options.labDir, path.join(options.projectRoot, file))),
         ...machine.scripts.map((script, index) => ({
           name: `lab-${index + 1}-${path.basename(script).replace(/[^A-Za-z0-9._-]/g, '_')}`,
           path: relativeTo(options.labDir, script),
           env: machine.secrets.map((name) => ({ key: name, value: null, variable: secretVariable(name) })),
         })),
       ],
+      ...folderViews(machine, options.sharedFolders ?? 'virtiofs'),
+      dataDisks: dataDiskViews(machine),
     })),
   };
 }

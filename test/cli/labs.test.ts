@@ -1,7 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Call, domainList, dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, runningStats, Sandbox, URI } from '../support/fakes.js';
+import { type Call, domainList, dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, rootDisk, runningStats, Sandbox, URI } from '../support/fakes.js';
 
 /**
  * Labs against the fake tools: make plan / up / down / destroy on groups, side by side; resource
@@ -114,6 +114,7 @@ describe('make up', () => {
       dominfo('vmlab-lab-b', 1, 1024),
       ...hostReadings.filter((call) => call.args[2] !== 'net-list'),
       { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: '\n', repeat: true },
       { tool: 'virsh', args: [...URI, 'net-info', 'vmlab-lab-back'], stdout: 'Name:           vmlab-lab-back\nBridge:         virbr3\n', repeat: true },
       up('c'),
       healthChecks('c', 3),
@@ -145,6 +146,7 @@ describe('make up', () => {
       libvirtUp,
       domainList([['vmlab-lab-solo', 'running']], true),
       dominfo('vmlab-lab-solo', 1, 1024),
+      ...rootDisk('vmlab-lab-solo'),
       ...hostReadings,
       { tool: 'vagrant', args: ['halt', 'solo'] },
       up('solo'),
@@ -164,8 +166,10 @@ describe('make up', () => {
       routes,
       domainList([['vmlab-lab-a', 'shut off'], ['vmlab-lab-b', 'shut off'], ['vmlab-lab-c', 'shut off']], true),
       ...['a', 'b', 'c'].map((name) => dominfo(`vmlab-lab-${name}`, 1, 1024, 'shut off')),
+      ...['a', 'b', 'c'].flatMap((name) => rootDisk(`vmlab-lab-${name}`)),
       ...hostReadings.filter((call) => call.args[2] !== 'net-list'),
       { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\nvmlab-lab-back\n', repeat: true },
+      { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: '\n', repeat: true },
       { tool: 'virsh', args: [...URI, 'net-info', 'vmlab-lab-back'], stdout: 'Name:           vmlab-lab-back\nBridge:         virbr3\n', repeat: true },
       up('a'),
       up('b', { exitCode: 1, stderr: 'Call to virDomainCreateWithFlags failed\n' }),
@@ -365,6 +369,7 @@ describe('health checks and secrets', () => {
       libvirtUp,
       domainList([['vmlab-lab-solo', 'shut off']], true),
       dominfo('vmlab-lab-solo', 1, 1024, 'shut off'),
+      ...rootDisk('vmlab-lab-solo'),
       { tool: 'virsh', args: [...URI, 'domstate', 'vmlab-lab-solo', '--reason'], stdout: 'paused (I/O error)\n', repeat: true },
       ...hostReadings,
       up('solo', { delayMs: 120_000 }),

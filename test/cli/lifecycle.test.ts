@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, REPO, Sandbox, URI } from '../support/fakes.js';
+import { dominfo, healthChecks, hostReadings, libvirtUp, noDomains, type PlannedCall, REPO, rootDisk, Sandbox, URI } from '../support/fakes.js';
 
 const fixture = (name: string) => readFileSync(path.join(REPO, 'test/fixtures', name), 'utf8');
 const webRunning = (prefix = 'vmlab-lab-'): PlannedCall => ({
@@ -60,7 +60,7 @@ describe('make create-<role>', () => {
     const labName = /^name: (\S+)$/m.exec(before.lab ?? '')?.[1];
     expect(labName).toMatch(/^lab[0-9a-f]{6}$/);
     const domain = `vmlab-${labName}-web`;
-    await sandbox.plan([libvirtUp, { ...webRunning(`vmlab-${labName}-`), stdout: webRunning(`vmlab-${labName}-`).stdout!.replace('running', 'shut off') }, dominfo(domain, 2, 2048, 'shut off'), ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
+    await sandbox.plan([libvirtUp, { ...webRunning(`vmlab-${labName}-`), stdout: webRunning(`vmlab-${labName}-`).stdout!.replace('running', 'shut off') }, dominfo(domain, 2, 2048, 'shut off'), ...rootDisk(domain, 20), ...hostReadings, { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] }]);
     const again = await sandbox.make(['create-docker', 'NAME=web']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toContain('already declared');
@@ -175,6 +175,7 @@ describe('ssh, stop, start, delete, list', () => {
       { tool: 'vagrant', args: ['halt', 'web'] },
       { ...webRunning(), stdout: webRunning().stdout!.replace('running', 'shut off') },
       dominfo('vmlab-lab-web', 2, 2048, 'shut off'),
+      ...rootDisk('vmlab-lab-web', 20),
       ...hostReadings,
       { tool: 'vagrant', args: ['up', 'web', '--provider=libvirt'] },
     ]);

@@ -157,6 +157,7 @@ describe('secrets travel by the environment only', () => {
     { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], stdout: '<pool type="dir"><target><path>/var/lib/libvirt/images</path></target></pool>\n', repeat: true },
     { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: ` Name   Path\n-----------------\n ${boxVolume}   /var/lib/libvirt/images/${boxVolume}\n\n`, repeat: true },
     { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: 'vmlab-mgmt\n', repeat: true },
+    { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: '\n', repeat: true },
   ];
   const running = [domainList([['vmlab-lab-db', 'running'], ['vmlab-lab-app', 'running']], true), dominfo('vmlab-lab-db', 1, 1024), dominfo('vmlab-lab-app', 1, 1024)];
 

@@ -6,6 +6,7 @@ import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
 import { roleImageSuite } from './role-image-suite.js';
 import { roleProofSuite } from './role-proof-suite.js';
+import { storageSuite } from './storage-suite.js';
 
 /**
  * Ring 3: real Vagrant + vagrant-libvirt + libvirtd + QEMU through the make targets. The suites share
@@ -27,4 +28,5 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   exportSuite();
   labsSuite();
   cloudImageSuite();
+  storageSuite();
 });

@@ -253,6 +253,16 @@ export function dominfo(domain: string, cpus: number, memoryMiB: number, state =
   };
 }
 
+/** The root disk of a domain about to boot, as disk-grow.ts reads it: its volume and its capacity. */
+export function rootDisk(domain: string, gib = 10, dataDisks = 0): PlannedCall[] {
+  const volume = `/var/lib/libvirt/images/${domain}.img`;
+  const extra = Array.from({ length: dataDisks }, (_, index) => ` file   disk   vd${String.fromCharCode(98 + index)}   /var/lib/libvirt/images/${domain}-vd${String.fromCharCode(98 + index)}.qcow2\n`).join('');
+  return [
+    { tool: 'virsh', args: [...URI, 'domblklist', domain, '--details'], stdout: ` Type   Device   Target   Source\n----------------------------------\n file   disk     vda      ${volume}\n${extra}\n`, repeat: true },
+    { tool: 'virsh', args: [...URI, 'vol-info', '--bytes', volume], stdout: `Name:           ${domain}.img\nType:           file\nCapacity:       ${gib * 1024 ** 3} bytes\nAllocation:     70000000 bytes\n`, repeat: true },
+  ];
+}
+
 /** `virsh domstats` of the running domains: what resource admission counts. */
 export function runningStats(domains: [name: string, vcpus: number, memoryMiB: number][] = []): PlannedCall {
   const text = domains.map(([name, vcpus, memory]) => `Domain: '${name}'\n  balloon.current=${memory * 1024}\n  balloon.maximum=${memory * 1024}\n  vcpu.current=${vcpus}\n  vcpu.maximum=${vcpus}\n`).join('\n');
@@ -269,6 +279,7 @@ export const hostReadings: PlannedCall[] = [
   { tool: 'virsh', args: [...URI, 'pool-dumpxml', 'default'], stdout: '<pool type="dir"><target><path>/var/lib/libvirt/images</path></target></pool>\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'vol-list', 'default'], stdout: ' Name   Path\n-----------------\n\n', repeat: true },
   { tool: 'virsh', args: [...URI, 'net-list', '--all', '--name'], stdout: '\n', repeat: true },
+  { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: '\n', repeat: true },
   // What vmlab reads every few seconds while vagrant brings a machine up (boot-watch.ts): all is well.
   { tool: 'virsh', args: [...URI, 'domstate', '*', '--reason'], stdout: 'running (booted)\n', repeat: true },
 ];
