@@ -5,7 +5,11 @@
 # Usage:
 #   build-base-box.sh --distro debian --suite bookworm --mirror <URL> \
 #       --out <path/to/name.box> --workdir <dir> \
-#       [--components main] [--size 8G] [--hostname vmlab]
+#       [--components main] [--size 8G] [--hostname vmlab] [--cloud-image]
+#
+# --cloud-image writes a plain qcow2 cloud image to --out instead of a box: cloud-init (NoCloud) installed
+# and no vagrant user, no vmlab-identity, which is what a distribution's cloud image looks like to vmlab
+# (ring 3 serves one over HTTP to prove the qcow2 source).
 #
 # Progress is reported on stdout as lines of the exact form
 #   STEP <n>/<total> <short description>
@@ -59,6 +63,7 @@ usage() {
 	cat <<EOF
 Usage: $PROG --distro debian --suite <codename> --mirror <URL> --out <file.box>
             --workdir <dir> [--components main] [--size 8G] [--hostname vmlab]
+            [--cloud-image]
 
 Builds a minimal Debian Vagrant box (provider libvirt, qcow2) from an apt
 mirror. Needs root. Progress lines on stdout: "STEP <n>/$TOTAL_STEPS <description>".
@@ -72,13 +77,14 @@ mirror. Needs root. Progress lines on stdout: "STEP <n>/$TOTAL_STEPS <descriptio
   --components   archive components, comma or space separated (default: main)
   --size         virtual disk size in GiB, e.g. 8 or 8G (default: 8G)
   --hostname     guest host name (default: vmlab)
+  --cloud-image  write a qcow2 cloud image (cloud-init, no vagrant user) instead of a box
 EOF
 }
 
 # ------------------------------------------------------------ arguments ---
 
 distro='' suite='' mirror='' out='' workdir=''
-components=main size=8G hostname=vmlab
+components=main size=8G hostname=vmlab cloud_image=
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -90,6 +96,7 @@ while [[ $# -gt 0 ]]; do
 	--components) need_value "$@"; components=$2; shift 2 ;;
 	--size) need_value "$@"; size=$2; shift 2 ;;
 	--hostname) need_value "$@"; hostname=$2; shift 2 ;;
+	--cloud-image) cloud_image=1; shift ;;
 	--distro=* | --suite=* | --mirror=* | --out=* | --workdir=* | \
 		--components=* | --size=* | --hostname=*)
 		opt=${1%%=*}
@@ -201,6 +208,8 @@ packages=(
 	fdisk e2fsprogs
 	iproute2 iputils-ping netbase procps less
 )
+# A cloud image: cloud-init makes the users at first boot.
+[[ -z $cloud_image ]] || packages+=(cloud-init)
 include=$(
 	IFS=,
 	printf '%s' "${packages[*]}"
@@ -330,8 +339,20 @@ LABEL debian-old
 	APPEND root=UUID=$root_uuid ro quiet console=tty0 console=ttyS0,115200n8
 EOF
 
+if [[ -n $cloud_image ]]; then
+	# cloud-init reads only the NoCloud seed (no probing of cloud metadata servers: minutes under
+	# emulation) and leaves the network to the systemd-networkd file above. A minbase system has no
+	# locales package: cloud-init's default en_US.UTF-8 would fail its locale module; C.UTF-8 is built in.
+	printf '%s\n' 'datasource_list: [NoCloud, None]' 'network: {config: disabled}' 'locale: C.UTF-8' \
+		>"$rootfs/etc/cloud/cloud.cfg.d/90-vmlab.cfg"
+	chroot "$rootfs" systemctl enable --quiet systemd-networkd.service systemd-resolved.service \
+		vmlab-ssh-hostkeys.service vmlab-growroot.service
+	chroot "$rootfs" systemctl mask --quiet e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer
+fi
+
 # vagrant user: passwordless sudo, Vagrant's insecure public key(s).
 insecure_keys=$build/tmp/authorized_keys
+if [[ -z $cloud_image ]]; then
 vagrant_insecure_keys "$insecure_keys"
 
 chroot "$rootfs" useradd --create-home --shell /bin/bash --user-group \
@@ -352,6 +373,7 @@ chroot "$rootfs" systemctl enable --quiet systemd-networkd.service \
 	systemd-resolved.service vmlab-ssh-hostkeys.service vmlab-growroot.service vmlab-identity.service
 chroot "$rootfs" systemctl mask --quiet e2scrub_reap.service \
 	apt-daily.timer apt-daily-upgrade.timer
+fi
 
 # Leftovers.
 rm -rf "${rootfs:?}"/tmp/* "${rootfs:?}"/var/tmp/* "$rootfs"/var/cache/debconf/*-old \
@@ -429,6 +451,13 @@ hidden_now=$(od -An -tu4 -j $((PART_START_BYTES + 0x1C)) -N 4 "$disk" | tr -d ' 
 step "compress disk image to qcow2"
 
 compress_disk "$disk" "$stage/box.img"
+if [[ -n $cloud_image ]]; then
+	step "write the cloud image"
+	sync "$stage/box.img"
+	mv -f "$stage/box.img" "$out"
+	printf 'built %s (%d MiB, virtual disk %d GiB)\n' "$out" $(($(stat -c %s "$out") / 1048576)) "$size_gib"
+	exit 0
+fi
 
 # ---------------------------------------------------------- 6: package ---
 

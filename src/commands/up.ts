@@ -18,6 +18,7 @@ import { readLiveDomains } from '../lab/live.js';
 import { prepareMachineKeys } from '../lab/machine-keys.js';
 import { checkPortsFree, clearStaleTunnels, restoreTunnels } from '../lab/port-forwards.js';
 import { restoreSavedMachines } from '../lab/resume-saved.js';
+import { checkCloudInitImages, prepareCloudInitSeeds } from '../lab/cloud-init-seed.js';
 import { usedNetworks } from '../lab/networks.js';
 import { failureDetail, runMachines, renderOutcomes, type MachineRun, type RunOutcome } from '../lab/parallel.js';
 import type { ResolvedMachine } from '../lab/resolve-machines.js';
@@ -146,6 +147,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
   }
   const creating = steps.filter((step) => step.kind === 'create');
   checkSecrets(creating.map((step) => step.machine), context.env);
+  checkCloudInitImages(labFile, creating.map((step) => step.machine), workspace.images, { unbuilt: 'allow' });
   await checkNetworksAgainstHost(context, lab, usedNetworks(steps.flatMap((step) => (step.machine.address ? [step.machine.address] : []))));
   const growth = await planDiskGrowth(context, labFile, steps, workspace.images);
   const claims = await machineClaims(context, steps.map((step) => ({ machine: step.machine, state: step.kind === 'create' ? 'to create' : step.kind === 'start' ? 'to start' : 'to restart', create: step.kind === 'create' })));
@@ -157,6 +159,7 @@ export async function converge(context: Context, options: ConvergeOptions): Prom
     if (!context.dryRun) await probeKvmIfNeeded(context, image);
   }
   await prepareMachineKeys(context, creating.map((step) => step.machine));
+  await prepareCloudInitSeeds(context, labFile, creating.map((step) => step.machine));
   const savedLab = await updateLab(context, options.change);
   const fresh = await loadWorkspace(context);
   if (fresh.driver.driver === 'qemu') context.ui.warn(`using ${fresh.driver.reason}; VMs boot several times slower than under KVM`);

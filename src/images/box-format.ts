@@ -39,11 +39,12 @@ export function boxMetadata(virtualSizeBytes: number): string {
  * The box's own Vagrantfile. A cloud image's NoCloud seed is attached from the libvirt pool, where QEMU
  * (running as libvirt-qemu) can read it; inside ~/.vagrant.d of root it could not.
  */
-export function boxVagrantfile(seedPath: string | null): string {
+export function boxVagrantfile(seedPath: string | null, guest?: string): string {
   return [
     '# Defaults of a vmlab box made from a disk image. Hosts without usable KVM need',
     '# `libvirt.driver = "qemu"` in the project\'s Vagrantfile.',
     'Vagrant.configure("2") do |config|',
+    ...(guest ? ['  # The guest type, so that Vagrant does not probe for it after the first boot.', `  config.vm.guest = :${guest}`] : []),
     '  config.vm.provider :libvirt do |libvirt|',
     '    libvirt.driver = "kvm"',
     ...(seedPath

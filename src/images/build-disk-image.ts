@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
-import { virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { CommandError, UserError } from '../errors.js';
 import { BuildLog } from './build-log.js';
 import { boxMetadata, boxVagrantfile, parseQemuImgInfo, virtualSizeGiB } from './box-format.js';
-import { seedMetaData, seedUserData, seedVolumeName, uploadSeed } from './nocloud-seed.js';
+import { cachedDownload, fetchVerified, sha256Mismatch } from './download-cache.js';
+import { CLOUD_INIT_FEATURE } from './nocloud-seed.js';
 import { resolveVagrantBox } from './vagrant-box-store.js';
 import { sha256File } from './box-files.js';
 import { BUILDER_VERSION, DryRunStop } from './build-base-image.js';
@@ -23,7 +19,7 @@ import type { ImageRecord } from './registry-schema.js';
 /*
  * Base images made from an existing disk: a qcow2 (or raw) file or URL, or a Vagrant box already on
  * this host. The disk is converted into a compressed qcow2 and packed as a libvirt Vagrant box
- * (box.img, metadata.json, Vagrantfile; for cloud images a NoCloud seed in the pool), then registered
+ * (box.img, metadata.json, Vagrantfile), then registered
  * exactly like a debootstrap build.
  */
 
@@ -38,15 +34,20 @@ export function boxInputDigest(image: DefinedImage, box: { name: string; version
   return createHash('sha256').update(JSON.stringify({ BUILDER_VERSION, definition: image.text, box: box.name, version: box.version })).digest('hex');
 }
 
-/** A base image from a qcow2 (or raw) file or URL, checked against its sha256 before anything else. */
+/**
+ * A base image from a qcow2 (or raw) file or URL, checked against its sha256 before anything else: a URL
+ * goes through the download cache (download-cache.ts), a mismatch is refused with both sums and nothing
+ * is converted or registered.
+ */
 export async function buildQcow2Image(context: Context, image: DefinedImage, source: Qcow2Source): Promise<ImageRecord> {
   const plan = planBuild(context, image.name);
   const where = source.path ?? (source.url as string);
   const localUrl = source.url?.startsWith('file:') ? fileURLToPath(source.url) : undefined;
   const localPath = source.path ? path.resolve(path.dirname(image.file), source.path) : localUrl;
   if (context.dryRun) {
-    if (!localPath) context.ui.out(`download ${source.url} to ${path.join(plan.workDir, 'download')}`);
-    planOut(context, plan, localPath ?? path.join(plan.workDir, 'download'), source.cloudInit);
+    const cached = cachedDownload(context.env, source.sha256).file;
+    if (!localPath) context.ui.out(`download ${source.url} to ${cached} (unless it is there with sha256 ${source.sha256})`);
+    planOut(context, plan, localPath ?? cached);
     throw new DryRunStop(`would build image ${image.name}`);
   }
   try {
@@ -55,21 +56,16 @@ export async function buildQcow2Image(context: Context, image: DefinedImage, sou
       if (!(await exists(localPath))) {
         throw new UserError(`image ${image.name}: ${source.path ? 'source.path' : 'source.url'} ${localPath} does not exist`, `Fix ${image.file}`);
       }
+      const actual = await sha256File(localPath);
+      if (actual !== source.sha256) throw sha256Mismatch(image.name, where, source.sha256, actual, image.file);
       disk = localPath;
     } else {
-      await mkdir(plan.workDir, { recursive: true });
-      disk = await download(context, image.name, source.url as string, path.join(plan.workDir, 'download'));
-    }
-    const actual = await sha256File(disk);
-    if (actual !== source.sha256) {
-      throw new UserError(
-        `image ${image.name}: sha256 mismatch for ${where}: expected ${source.sha256}, actual ${actual}`,
-        `Nothing was built. Check the file, or correct source.sha256 in ${image.file}`,
-      );
+      disk = await fetchVerified(context, image, source.url as string, source.sha256);
     }
     return await packAndRegister(context, image, plan, disk, {
       source: `qcow2 ${where}`,
-      cloudInit: source.cloudInit,
+      features: source.cloudInit ? [CLOUD_INIT_FEATURE] : [],
+      guest: source.guest,
       inputDigest: qcow2InputDigest(image, source),
     });
   } finally {
@@ -82,7 +78,7 @@ export async function buildBoxImage(context: Context, image: DefinedImage, sourc
   const box = await resolveVagrantBox(context, image.name, source);
   const plan = planBuild(context, image.name);
   if (context.dryRun) {
-    planOut(context, plan, box.image, false);
+    planOut(context, plan, box.image);
     throw new DryRunStop(`would build image ${image.name}`);
   }
   if (!(await exists(box.image))) {
@@ -91,7 +87,7 @@ export async function buildBoxImage(context: Context, image: DefinedImage, sourc
   try {
     return await packAndRegister(context, image, plan, box.image, {
       source: `box ${box.name} ${box.version}`,
-      cloudInit: false,
+      features: [],
       inputDigest: boxInputDigest(image, box),
     });
   } finally {
@@ -99,29 +95,27 @@ export async function buildBoxImage(context: Context, image: DefinedImage, sourc
   }
 }
 
-function planOut(context: Context, plan: BuildPlan, disk: string, seed: boolean): void {
+function planOut(context: Context, plan: BuildPlan, disk: string): void {
   const stage = path.join(plan.workDir, 'stage');
   context.ui.out(`qemu-img convert -f <format> -O qcow2 -c ${disk} ${path.join(stage, 'box.img')}`);
-  if (seed) {
-    context.ui.out(`xorriso -as mkisofs -output ${path.join(plan.workDir, 'seed.iso')} -volid cidata -joliet -rock user-data meta-data`);
-    context.ui.out(`virsh vol-upload --pool ${context.pool} ${seedVolumeName(plan.name, plan.stamp)} seed.iso`);
-  }
   context.ui.out(`tar -cf ${path.join(plan.workDir, plan.file)} metadata.json Vagrantfile box.img`);
   context.ui.out(`vagrant box add --provider libvirt <catalog of ${plan.box} ${plannedVersion(plan)}>`);
 }
 
-/** Convert the disk into the box's compressed qcow2, write metadata, Vagrantfile and seed, pack, register. */
+/**
+ * Convert the disk into the box's compressed qcow2, write metadata and Vagrantfile, pack, register. A cloud
+ * image's box has no seed of its own: each machine made from it gets one (src/lab/cloud-init-seed.ts), with
+ * its own key and host name, as debian-12's machines get theirs in SMBIOS.
+ */
 async function packAndRegister(
   context: Context,
   image: DefinedImage,
   plan: BuildPlan,
   disk: string,
-  options: { source: string; cloudInit: boolean; inputDigest: string },
+  options: { source: string; features: string[]; guest?: string; inputDigest: string },
 ): Promise<ImageRecord> {
   const log = await BuildLog.open(context.home, image.name);
   const progress = context.ui.progress(`building image ${image.name}`);
-  let seedVolume: string | undefined;
-  let seedPath: string | null = null;
   try {
     const stage = path.join(plan.workDir, 'stage');
     await mkdir(stage, { recursive: true });
@@ -136,37 +130,20 @@ async function packAndRegister(
     progress.update(`building image ${image.name}: converting the ${info.format} disk (${virtualSizeGiB(info.virtualSizeBytes)} GiB virtual)`);
     await step(context, log, image, 'qemu-img', ['convert', '-f', info.format, '-O', 'qcow2', '-c', disk, path.join(stage, 'box.img')]);
     await writeFile(path.join(stage, 'metadata.json'), boxMetadata(info.virtualSizeBytes));
-    if (options.cloudInit) {
-      progress.update(`building image ${image.name}: writing the cloud-init seed`);
-      seedVolume = seedVolumeName(image.name, plan.stamp);
-      seedPath = await writeSeed(context, log, image, plan, seedVolume);
-    }
-    await writeFile(path.join(stage, 'Vagrantfile'), boxVagrantfile(seedPath));
+    await writeFile(path.join(stage, 'Vagrantfile'), boxVagrantfile(null, options.guest));
     const built = path.join(plan.workDir, plan.file);
     progress.update(`building image ${image.name}: packing and adding the Vagrant box`);
     await step(context, log, image, 'tar', ['-C', stage, '--owner=0', '--group=0', '--numeric-owner', '-cf', built, 'metadata.json', 'Vagrantfile', 'box.img']);
     await rm(stage, { recursive: true, force: true });
-    const record = await registerBox(context, plan, { built, source: options.source, virtualSizeBytes: info.virtualSizeBytes, inputDigest: options.inputDigest, log });
+    const record = await registerBox(context, plan, { built, source: options.source, virtualSizeBytes: info.virtualSizeBytes, inputDigest: options.inputDigest, features: options.features, log });
     progress.succeed(`built image ${image.name}`);
     return record;
   } catch (error) {
     progress.fail(`building image ${image.name} failed`);
-    if (seedVolume) await context.runner.run('virsh', ['-c', context.libvirtUri, ...virshArgs.volDelete(context.pool, seedVolume)], { check: false });
     throw error;
   } finally {
     await log.close();
   }
-}
-
-/** The NoCloud ISO (label cidata), uploaded into the pool; returns its path there. */
-async function writeSeed(context: Context, log: BuildLog, image: DefinedImage, plan: BuildPlan, volume: string): Promise<string> {
-  const seed = path.join(plan.workDir, 'seed');
-  await mkdir(seed, { recursive: true });
-  await writeFile(path.join(seed, 'user-data'), seedUserData());
-  await writeFile(path.join(seed, 'meta-data'), seedMetaData(`vmlab-${image.name}-${plan.stamp}`));
-  const iso = path.join(plan.workDir, 'seed.iso');
-  await step(context, log, image, 'xorriso', ['-as', 'mkisofs', '-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', 'user-data', 'meta-data'], { cwd: seed });
-  return uploadSeed(context, iso, volume, (await stat(iso)).size);
 }
 
 /** Run one build command, logged; a failure names the command and the log. */
@@ -183,41 +160,6 @@ async function step(context: Context, log: BuildLog, image: DefinedImage, file: 
     }
     throw error;
   }
-}
-
-/** Stream a URL to a file (fetch; http, https). A failure is a UserError naming the URL. */
-async function download(context: Context, imageName: string, url: string, to: string): Promise<string> {
-  const progress = context.ui.progress(`image ${imageName}: downloading ${url}`);
-  const fail = (detail: string) => {
-    progress.fail(`image ${imageName}: download failed`);
-    return new UserError(`image ${imageName}: downloading ${url} failed: ${detail}`, 'Check the URL and the network, or download it yourself and give source.path instead.');
-  };
-  let response: Response;
-  try {
-    response = await fetch(url, { redirect: 'follow' });
-  } catch (error) {
-    const cause = (error as { cause?: { message?: string; code?: string } }).cause;
-    throw fail(cause?.message ?? cause?.code ?? (error as Error).message);
-  }
-  if (!response.ok || !response.body) throw fail(`HTTP ${response.status} ${response.statusText}`.trim());
-  const total = Number(response.headers.get('content-length')) || 0;
-  let received = 0;
-  let shown = 0;
-  const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received - shown >= 16 * 2 ** 20) {
-      shown = received;
-      progress.update(`image ${imageName}: downloading ${url}: ${(received / 2 ** 20).toFixed(0)} MiB${total ? ` of ${(total / 2 ** 20).toFixed(0)} MiB` : ''}`);
-    }
-  });
-  try {
-    await pipeline(body, createWriteStream(to));
-  } catch (error) {
-    throw fail((error as Error).message);
-  }
-  progress.succeed(`image ${imageName}: downloaded ${(received / 2 ** 20).toFixed(0)} MiB`);
-  return to;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -22,8 +22,13 @@ export const sourceSchema = z.discriminatedUnion('type', [
       path: z.string().optional(),
       url: z.string().url().optional(),
       sha256,
-      /** Attach a NoCloud seed that creates the vagrant user (for cloud images with cloud-init). */
+      /**
+       * The image runs cloud-init: each machine gets its own NoCloud seed (its vagrant user, key, host name and
+       * its lab.yaml cloudInit: user-data). false: the image has its vagrant user already.
+       */
       cloudInit: z.boolean().default(true),
+      /** The guest type Vagrant would otherwise probe for after the first boot (one SSH command per type it knows). */
+      guest: z.enum(['debian', 'ubuntu']).optional(),
     })
     .strict(),
   z.object({ type: z.literal('box'), name: z.string().min(1), version: z.string().optional() }).strict(),

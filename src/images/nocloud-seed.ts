@@ -3,40 +3,19 @@ import { virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 
 /*
- * A NoCloud seed for cloud images: an ISO labelled cidata whose user-data creates the vagrant user.
- * It lives in the libvirt pool as vmlab-seed-<image>-0.<build stamp>.iso (the leading part of its box
- * version), so that QEMU can read it whoever runs vmlab, and image-rm removes it with the image.
+ * NoCloud seeds for cloud images: ISOs labelled cidata in the libvirt pool, where QEMU can read them
+ * whoever runs vmlab. Each machine on a cloud image has its own (src/lab/cloud-init-seed.ts); images
+ * registered before that had one per image, vmlab-seed-<image>-0.<build stamp>.iso, which image-rm and gc
+ * still remove with the image.
  */
 
 /**
- * Vagrant's insecure public key, copied from the vagrant package (gems/vagrant-2.3.4/keys/vagrant.pub).
- * Every Vagrant version still tries its private half on a box's first boot, then replaces it with a key of
- * the machine's own.
+ * The feature a cloud image's record carries: its machines get a NoCloud seed each, with their own key and
+ * host name (src/lab/cloud-init-seed.ts), instead of vmlab-identity's SMBIOS credentials.
  */
-export const VAGRANT_INSECURE_PUBLIC_KEYS = [
-  'ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr+kz4TjGYe7gHzIw+niNltGEFHzD8+v1I2YJ6oXevct1YeS0o9HZyN1Q9qgCgzUFtdOKLv6IedplqoPkcmF0aYet2PkEDo3MlTBckFXPITAMzF8dJSIFo9D8HfdOV0IAdx4O7PtixWKn5y2hMNG0zQPyUecp4pzC6kivAIhyfHilFR61RGL+GPXQ2MWZWFYbAGjyiYJnAmCP3NOTd0jMZEnDkbUvxhMmBYSdETk1rRgm+R4LOzFUGaHqHDLKLX+FIPKcF96hrucXzcWyLbIbEgE98OHlnVYCzRdK8jlqm8tehUc9c9WhQ== vagrant insecure public key',
-];
+export const CLOUD_INIT_FEATURE = 'cloud-init';
 
-/** NoCloud user-data: a vagrant user with passwordless sudo that accepts Vagrant's insecure keys. */
-export function seedUserData(keys: readonly string[] = VAGRANT_INSECURE_PUBLIC_KEYS): string {
-  return [
-    '#cloud-config',
-    'users:',
-    '  - name: vagrant',
-    '    gecos: Vagrant',
-    '    shell: /bin/bash',
-    '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
-    '    lock_passwd: true',
-    '    ssh_authorized_keys:',
-    ...keys.map((key) => `      - ${JSON.stringify(key.trim())}`),
-    '',
-  ].join('\n');
-}
-
-export function seedMetaData(instanceId: string): string {
-  return `instance-id: ${instanceId}\nlocal-hostname: vmlab\n`;
-}
-
+/** The pool volume of an image-wide seed, as images registered before per-machine seeds had (gc and image-rm). */
 export function seedVolumeName(image: string, version: string): string {
   return `vmlab-seed-${image}-${version}.iso`;
 }

@@ -40,6 +40,8 @@ export const machineSchema = z
     provision: z.array(z.string().min(1)).optional(),
     /** Names of VMLAB_SECRET_<NAME> variables that the provision scripts receive as <NAME>. */
     secrets: z.array(z.string().regex(SECRET_NAME, 'secret names are UPPERCASE_WITH_UNDERSCORES')).optional(),
+    /** cloud-init user-data (#cloud-config, a template) for a machine on a cloud image, relative to lab.yaml's folder. */
+    cloudInit: z.string().min(1).optional(),
     /** Shared folders (storage-schema.ts): host folder -> guest path, read-write. */
     folders: foldersSchema.optional(),
     /** Data disks besides the root disk (storage-schema.ts). */

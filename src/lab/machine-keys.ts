@@ -2,6 +2,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { generateKeyPair } from '../adapters/ssh-keygen.js';
 import type { Context } from '../context.js';
+import { CLOUD_INIT_FEATURE } from '../images/nocloud-seed.js';
 import { Registry } from '../images/registry.js';
 
 /**
@@ -16,6 +17,8 @@ import { Registry } from '../images/registry.js';
 
 /** The guest feature an image must carry for vmlab to hand its machines their identity (BASE_GUEST_FEATURES). */
 export const IDENTITY_FEATURE = 'vmlab-identity';
+/** A cloud image takes the same identity from each machine's NoCloud seed (cloud-init-seed.ts). */
+const IDENTITY_FEATURES = [IDENTITY_FEATURE, CLOUD_INIT_FEATURE];
 
 export interface MachineKey {
   privateKey: string;
@@ -65,7 +68,7 @@ export async function removeMachineKey(context: Context, domain: string): Promis
 export async function prepareMachineKeys(context: Context, machines: { domain: string; image: string }[]): Promise<void> {
   const index = await new Registry(context.home).read();
   for (const machine of machines) {
-    if (index.images[machine.image]?.features.includes(IDENTITY_FEATURE)) await makeMachineKey(context, machine.domain);
+    if (index.images[machine.image]?.features.some((feature) => IDENTITY_FEATURES.includes(feature))) await makeMachineKey(context, machine.domain);
     else await removeMachineKey(context, machine.domain);
   }
 }

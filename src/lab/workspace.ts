@@ -15,6 +15,7 @@ import { buildVagrantfileView } from '../vagrantfile/vagrantfile-view.js';
 import { LabFile } from './lab-file.js';
 import { type LastLab, recallLab, rememberLab } from './last-lab.js';
 import { readMachineKeys } from './machine-keys.js';
+import { checkCloudInit, readMachineSeeds } from './cloud-init-seed.js';
 import { readBuiltImages } from './vagrant-machines.js';
 import { checkFolders } from './storage-checks.js';
 import { decideSharedFolders } from '../host/shared-folders.js';
@@ -38,6 +39,7 @@ export async function loadWorkspace(context: Context): Promise<Workspace> {
   if (labFile.vacant && recalled) await refuseHiddenLab(context, labFile, recalled);
   checkRoles(labFile, roles);
   await checkProvisionScripts(labFile);
+  await checkCloudInit(labFile);
   await checkFolders(labFile);
   const choice = parseDriverChoice(driverFromEnv(context.env), labFile.lab.driver);
   const driver = decideDriver(choice, await readProbe(context.home), await kvmDeviceUsable());
@@ -115,6 +117,7 @@ export async function renderWorkspace(context: Context, workspace: Workspace, la
     labDir: context.labDir,
     projectRoot: context.projectRoot,
     keys: await readMachineKeys(context.home, machines.map((machine) => machine.domain)),
+    seeds: await readMachineSeeds(context.home, machines.map((machine) => machine.domain)),
     boxVersions: new Map(Object.values(workspace.images.images).map((record) => [record.name, record.boxVersion])),
     sharedFolders: machines.some((machine) => (machine.folders ?? []).length) ? (await decideSharedFolders(context.env)).type : undefined,
   });

@@ -26,6 +26,8 @@ export interface MachineView {
    * the guest before its first boot (the image's vmlab-identity unit); null: Vagrant swaps its insecure key.
    */
   identity: { privateKeyPath: string; oemStrings: string[] } | null;
+  /** The machine's cloud-init NoCloud seed in the pool (machines on cloud images: cloud-init-seed.ts). */
+  cloudInitSeed: string | null;
   driver: 'kvm' | 'qemu';
   /** The machine's libvirt host when it is not this one (hosts: in lab.yaml); null: vagrant-libvirt's default. */
   libvirtUri: string | null;
@@ -64,6 +66,7 @@ export interface ProvisionerView {
 
 /** The provisioner that writes the lab's addresses into /etc/hosts; `vagrant provision --provision-with` names it. */
 export const HOSTS_PROVISIONER = 'vmlab-hosts';
+export const CLOUD_INIT_PROVISIONER = 'vmlab-cloud-init';
 
 export interface ViewOptions {
   labFile: string;
@@ -78,6 +81,8 @@ export interface ViewOptions {
   keys?: ReadonlyMap<string, MachineKey>;
   /** The registry's version of each image's box, by image name. */
   boxVersions?: ReadonlyMap<string, string>;
+  /** The machines' cloud-init seeds, by domain. */
+  seeds?: ReadonlyMap<string, string>;
   /** How folders: are shared on this host (host/shared-folders.ts); virtiofs unless told. */
   sharedFolders?: SharedFolderType;
 }
@@ -128,6 +133,7 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
       box: machine.box,
       boxVersion: options.boxVersions?.get(machine.image) ?? null,
       ...identityView(machine, options.keys?.get(machine.domain)),
+      cloudInitSeed: options.seeds?.get(machine.domain) ?? null,
       driver: options.driver,
       ...remoteHostView(machine.hostUri),
       storagePool: options.pool ?? 'default',
@@ -146,6 +152,8 @@ export function buildVagrantfileView(machines: ResolvedMachine[], options: ViewO
         ? { source: relativeTo(options.labDir, featureLibrary(machine.provision[0]!.script)), destination: FEATURE_LIB_IN_GUEST }
         : null,
       provisioners: [
+        // cloud-init applies the user-data while Vagrant already logs in: the machine is ready when it is done.
+        ...(options.seeds?.has(machine.domain) ? [{ name: CLOUD_INIT_PROVISIONER, path: relativeTo(options.labDir, path.join(options.projectRoot, 'scripts', 'lab', 'cloud-init-wait.sh')), env: [] }] : []),
         ...machine.provision.map((feature) => ({
           name: `feature-${feature.name}`,
           path: relativeTo(options.labDir, feature.script),

@@ -122,7 +122,8 @@ describe('base images from a qcow2 or a Vagrant box (VMLAB_IMAGES_DIR)', () => {
       const result = await sandbox.cli(['build', 'cloud'], env);
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toContain(`image cloud: downloading ${base}/missing.qcow2 failed: HTTP 404 Not Found`);
-      expect(await readdir(path.join(sandbox.home, 'tmp'))).toEqual([]);
+      expect(await readdir(path.join(sandbox.home, 'tmp')).catch(() => [])).toEqual([]);
+      expect(await readdir(path.join(sandbox.root, '.cache/vmlab/downloads')).catch(() => [])).toEqual([]);
       expect(await sandbox.calls()).toEqual([]);
     });
 
@@ -132,7 +133,8 @@ describe('base images from a qcow2 or a Vagrant box (VMLAB_IMAGES_DIR)', () => {
       const result = await sandbox.cli(['build', 'cloud'], env);
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toContain(`sha256 mismatch for ${base}/disk.qcow2: expected ${WRONG_SHA}, actual ${DISK_SHA}`);
-      expect(await readdir(path.join(sandbox.home, 'tmp'))).toEqual([]);
+      expect(await readdir(path.join(sandbox.home, 'tmp')).catch(() => [])).toEqual([]);
+      expect(await readdir(path.join(sandbox.root, '.cache/vmlab/downloads')).catch(() => [])).toEqual([]);
       const after = await sandbox.snapshot();
       delete after['home/tmp'];
       expect(after).toEqual(before);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { REAL_REQUIRED, realHostProblem } from '../support/real-host.js';
+import { cloudImageSuite } from './cloud-image-suite.js';
 import { exportSuite } from './export-suite.js';
 import { labsSuite } from './labs-suite.js';
 import { lifecycleSuite } from './lifecycle-suite.js';
@@ -28,6 +29,7 @@ describe.skipIf(Boolean(problem)).sequential('ring 3', () => {
   roleProofSuite();
   exportSuite();
   labsSuite();
+  cloudImageSuite();
   storageSuite();
   remoteHostSuite();
   portsSuite();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boxMetadata, boxVagrantfile, parseQemuImgInfo, virtualSizeGiB } from '../../src/images/box-format.js';
-import { seedMetaData, seedUserData, seedVolumeName, VAGRANT_INSECURE_PUBLIC_KEYS } from '../../src/images/nocloud-seed.js';
+import { seedVolumeName } from '../../src/images/nocloud-seed.js';
 import { boxDirectoryName, compareBoxVersions, pickBox, vagrantBoxImage } from '../../src/images/vagrant-box-store.js';
 import { imageDefinitionSchema } from '../../src/images/image-schema.js';
 
@@ -39,35 +39,7 @@ describe('virtual size', () => {
   });
 });
 
-describe('the cloud-init seed', () => {
-  it('creates the vagrant user with passwordless sudo and the insecure keys', () => {
-    const text = seedUserData(['ssh-rsa AAAA vagrant insecure public key', 'ssh-ed25519 BBBB vagrant insecure public key']);
-    expect(text).toBe(
-      [
-        '#cloud-config',
-        'users:',
-        '  - name: vagrant',
-        '    gecos: Vagrant',
-        '    shell: /bin/bash',
-        '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
-        '    lock_passwd: true',
-        '    ssh_authorized_keys:',
-        '      - "ssh-rsa AAAA vagrant insecure public key"',
-        '      - "ssh-ed25519 BBBB vagrant insecure public key"',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it("defaults to Vagrant's insecure public key", () => {
-    expect(VAGRANT_INSECURE_PUBLIC_KEYS[0]).toMatch(/^ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr\+kz4TjGYe7gHz.* vagrant insecure public key$/);
-    expect(seedUserData()).toContain(`- "${VAGRANT_INSECURE_PUBLIC_KEYS[0]}"`);
-  });
-
-  it('meta-data names the instance', () => {
-    expect(seedMetaData('vmlab-cloud-0.1')).toBe('instance-id: vmlab-cloud-0.1\nlocal-hostname: vmlab\n');
-  });
-
+describe("a cloud image's box", () => {
   it("the box's Vagrantfile attaches the seed from the pool as a cdrom, only when there is one", () => {
     const seed = `/var/lib/libvirt/images/${seedVolumeName('cloud', '0.20261122001500')}`;
     expect(boxVagrantfile(seed)).toContain(
@@ -75,6 +47,11 @@ describe('the cloud-init seed', () => {
     );
     expect(boxVagrantfile(null)).not.toContain('cdrom');
     expect(boxVagrantfile(null)).toContain('libvirt.driver = "kvm"');
+  });
+
+  it('names the guest type when the definition gives it, so that Vagrant does not probe for it', () => {
+    expect(boxVagrantfile(null, 'ubuntu')).toContain('  config.vm.guest = :ubuntu\n');
+    expect(boxVagrantfile(null)).not.toContain('config.vm.guest');
   });
 });
 
