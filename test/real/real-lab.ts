@@ -75,7 +75,17 @@ export class RealLab {
     }
     const volumes = (await this.virsh(['vol-list', 'default'])).split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '');
     const boxVolume = (volume: string) => images.some((image) => volume.startsWith(`${image.box.replaceAll('/', '-VAGRANTSLASH-')}_vagrant_box_image_${image.boxVersion}_`));
-    for (const volume of volumes.filter((name) => name.startsWith(prefix) || boxVolume(name))) await this.virsh(['vol-delete', '--pool', 'default', volume]);
+    // A box volume another lab's domain stands on (its disk's backing file) stays: suites that share a box
+    // cache share box versions, and deleting it would break that domain's next start.
+    const backing = new Set<string>();
+    for (const domain of (await this.virsh(['list', '--all', '--name'])).split('\n').filter(Boolean)) {
+      for (const source of (await this.virsh(['domblklist', domain, '--details'])).split('\n').map((line) => line.trim().split(/\s+/)[3] ?? '').filter((file) => file.startsWith('/'))) {
+        const info = await execa('qemu-img', ['info', '-U', '--output=json', source], { reject: false });
+        const file = (JSON.parse(info.stdout || '{}') as { 'backing-filename'?: string })['backing-filename'];
+        if (file) backing.add(path.basename(file));
+      }
+    }
+    for (const volume of volumes.filter((name) => name.startsWith(prefix) || (boxVolume(name) && !backing.has(name)))) await this.virsh(['vol-delete', '--pool', 'default', volume]);
     for (const network of (await this.virsh(['net-list', '--all', '--name'])).split('\n').filter((name) => name.startsWith(prefix))) {
       await this.virsh(['net-destroy', network]);
       await this.virsh(['net-undefine', network]);

@@ -88,7 +88,8 @@ export function storageSuite(): void {
       // management network is shared by every lab on the host: destroyed only when no other VM is on it.
       await lab.virsh(['destroy', lab.domain(machine)]);
       const networks = [`vmlab-${lab.id}-back`];
-      const others = (await lab.virsh(['list', '--name'])).split('\n').filter(Boolean);
+      // Every other domain counts, shut off and saved ones too: they need the network when they start.
+      const others = (await lab.virsh(['list', '--all', '--name'])).split('\n').filter((domain) => domain && domain !== lab.domain(machine));
       const onMgmt = await Promise.all(others.map(async (domain) => /\snetwork\s+vmlab-mgmt\s/.test(await lab.virsh(['domiflist', domain]))));
       if (!onMgmt.some(Boolean)) networks.push('vmlab-mgmt');
       else process.stderr.write('[note] vmlab-mgmt left up: another VM on this host uses it\n');
