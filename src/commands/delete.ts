@@ -8,6 +8,7 @@ import { preflight } from '../host/preflight.js';
 import { machineContext } from '../lab/host-context.js';
 import { removeMachineKey } from '../lab/machine-keys.js';
 import { removeMachineSeed } from '../lab/cloud-init-seed.js';
+import { removeSshConfig } from '../lab/ssh-config.js';
 import { runVagrantStep } from '../lab/parallel.js';
 import { domainPrefix, requireMachine } from '../lab/resolve-machines.js';
 import type { LabFile } from '../lab/lab-file.js';
@@ -37,6 +38,7 @@ export async function deleteMachine(context: Context, name: string): Promise<voi
   if (!context.dryRun) await removeLeftovers(context, domain);
   await removeMachineKey(context, domain);
   await removeMachineSeed(context, domain);
+  await removeSshConfig(context, domain);
   const remaining = await updateLab(context, (labFile) => (labFile.machine(name) ? labFile.withoutMachine(name) : labFile));
   if (!context.dryRun) await removeCloneImage(context, workspace, name, remaining);
   await removeIdleLabNetworks(context, remaining.lab);

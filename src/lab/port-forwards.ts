@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { listeningSockets } from '../adapters/ss.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
+import { isProcessAlive } from '../process-alive.js';
 import { startDetached } from '../runner.js';
 import { holderOf, type ForwardedPort, type ListeningSocket } from './ports.js';
 import type { ResolvedMachine } from './resolve-machines.js';
@@ -21,15 +22,6 @@ function pidDir(context: Context, machine: string): string {
   return path.join(context.labDir, '.vagrant', 'machines', machine, 'libvirt', 'pids');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The pids of the machine's own tunnels that still run, by host port. */
 async function tunnelPids(context: Context, machine: string): Promise<Map<number, number>> {
   const dir = pidDir(context, machine);
@@ -37,7 +29,7 @@ async function tunnelPids(context: Context, machine: string): Promise<Map<number
   for (const file of await readdir(dir).catch(() => [] as string[])) {
     const port = /^ssh_(\d+)\.pid$/.exec(file)?.[1];
     const pid = Number((await readFile(path.join(dir, file), 'utf8').catch(() => '')).trim());
-    if (port && pid > 0 && alive(pid)) pids.set(Number(port), pid);
+    if (port && pid > 0 && isProcessAlive(pid)) pids.set(Number(port), pid);
   }
   return pids;
 }

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -199,8 +199,14 @@ describe('ssh, stop, start, delete, list', () => {
       { tool: 'virsh', args: [...URI, 'net-destroy', 'vmlab-lab-net-10-20-0-0-24'] },
       { tool: 'virsh', args: [...URI, 'net-undefine', 'vmlab-lab-net-10-20-0-0-24'] },
     ]);
+    // The ssh settings make cp wrote for it, and another machine's, which stays.
+    await mkdir(path.join(sandbox.home, 'ssh'), { recursive: true });
+    await writeFile(path.join(sandbox.home, 'ssh', 'vmlab-lab-web.config'), 'Host web\n');
+    await writeFile(path.join(sandbox.home, 'ssh', 'vmlab-lab-db.config'), 'Host db\n');
     const result = await sandbox.make(['delete', 'NAME=web', 'YES=1']);
     expect(result.exitCode, result.stderr).toBe(0);
+    expect(existsSync(path.join(sandbox.home, 'ssh', 'vmlab-lab-web.config'))).toBe(false);
+    expect(existsSync(path.join(sandbox.home, 'ssh', 'vmlab-lab-db.config'))).toBe(true);
     expect(await sandbox.readLab()).not.toContain('web:');
     expect(await sandbox.readVagrantfile()).not.toContain("define 'web'");
     expect(result.stderr).toContain('removed the lab\'s unused network vmlab-lab-net-10-20-0-0-24');
