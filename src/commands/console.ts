@@ -1,6 +1,7 @@
 import { virshArgs } from '../adapters/virsh.js';
 import type { Context } from '../context.js';
 import { preflight } from '../host/preflight.js';
+import { hostContext } from '../lab/host-context.js';
 import { requireRunning } from '../lab/running-machine.js';
 import { loadWorkspace } from '../lab/workspace.js';
 
@@ -13,6 +14,6 @@ export async function attachConsole(context: Context, name: string): Promise<num
   await preflight(context, ['virsh']);
   const machine = await requireRunning(context, workspace, name, 'console');
   context.ui.info(`${name}: serial console; press Enter for a login prompt, Ctrl+] to leave`);
-  const result = await context.runner.run('virsh', ['-c', context.libvirtUri, ...virshArgs.console(machine.domain)], { stdio: 'inherit', check: false });
+  const result = await context.runner.run('virsh', ['-c', hostContext(context, machine).libvirtUri, ...virshArgs.console(machine.domain)], { stdio: 'inherit', check: false });
   return result.exitCode;
 }

@@ -2,7 +2,7 @@ import { vagrantArgs } from '../adapters/vagrant.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { preflight } from '../host/preflight.js';
-import { readLiveDomains } from '../lab/live.js';
+import { readLiveOnHosts } from '../lab/host-context.js';
 import { runMachines, renderOutcomes } from '../lab/parallel.js';
 import { loadWorkspace, syncVagrantfile } from '../lab/workspace.js';
 import { converge, selectMachines, type Selection } from './up.js';
@@ -26,7 +26,7 @@ export async function suspendMachines(context: Context, selection: Selection): P
   const machines = selectMachines(workspace, selection);
   await preflight(context);
   await syncVagrantfile(context);
-  const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
+  const live = await readLiveOnHosts(context, machines, machines.map((machine) => machine.domain));
   const running = machines.filter((machine) => live.get(machine.domain)?.state === 'running');
   for (const machine of machines.filter((candidate) => !running.includes(candidate))) {
     const domain = live.get(machine.domain);
@@ -37,7 +37,7 @@ export async function suspendMachines(context: Context, selection: Selection): P
   if (context.dryRun) return;
   if (outcomes.length > 1) context.ui.info(renderOutcomes(outcomes));
   // vagrant-libvirt reports a failed managed save on its output only: libvirt is asked what happened.
-  const after = await readLiveDomains(context, running.map((machine) => machine.domain));
+  const after = await readLiveOnHosts(context, running, running.map((machine) => machine.domain));
   const failed = running.filter((machine) => !after.get(machine.domain)?.saved || !outcomes.find((outcome) => outcome.name === machine.name)?.ok);
   if (failed.length) {
     throw new UserError(
@@ -54,7 +54,7 @@ export async function resumeMachines(context: Context, selection: Selection, opt
   const workspace = await loadWorkspace(context);
   const machines = selectMachines(workspace, selection);
   await preflight(context, ['virsh']);
-  const live = await readLiveDomains(context, machines.map((machine) => machine.domain));
+  const live = await readLiveOnHosts(context, machines, machines.map((machine) => machine.domain));
   const saved = machines.filter((machine) => live.get(machine.domain)?.saved);
   for (const machine of machines.filter((candidate) => !saved.includes(candidate))) context.ui.info(`${machine.name}: ${live.get(machine.domain)?.state ?? 'not created'}, not saved: nothing to resume`);
   if (saved.length === 0) return;

@@ -54,6 +54,27 @@ describe('hosts: checked before anything changes', () => {
 });
 
 describe('a machine on a remote host', () => {
+  it('make console and make suspend read and reach it on its own host, never through the local libvirt', async () => {
+    await writeLab(`${LAB}  db: {role: base, host: far}\n`);
+    const db = 'vmlab-lab-db';
+    const info = onFar({ tool: 'virsh', args: [...URI, 'dominfo', db], stdout: `Name:  ${db}\nState:  running\nCPU(s):  1\nMax memory:  1048576 KiB\nManaged save:  no\n`, repeat: true });
+    await sandbox.plan([
+      libvirtUp, farUp, info,
+      onFar({ tool: 'virsh', args: [...URI, 'domstate', db], stdout: 'running\n', repeat: true }),
+      onFar({ tool: 'virsh', args: [...URI, 'console', db] }),
+    ]);
+    const result = await sandbox.make(['console', 'NAME=db']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    await sandbox.expectPlanDone();
+    expect((await sandbox.calls()).filter((call) => call.tool === 'virsh' && call.args[1] !== FAR && !call.args.includes('version'))).toEqual([]);
+
+    await sandbox.plan([libvirtUp, farUp, onFar(noDomains), ...farReadings]);
+    const suspend = await sandbox.make(['suspend', 'NAME=db']);
+    expect(suspend.exitCode, suspend.stderr).toBe(0);
+    expect(suspend.stderr).toContain('db: not created, nothing to suspend');
+    expect((await sandbox.calls()).filter((call) => call.tool === 'virsh' && call.args[1] !== FAR && !call.args.includes('version'))).toEqual([]);
+  });
+
   it("is admitted by that host's own figures (virsh nodeinfo through its URI), not this machine's", async () => {
     await writeLab(`${LAB}  db: {role: base, host: far, memory: 4096}\n`);
     await sandbox.plan([farUp, onFar(noDomains), ...farReadings]);
