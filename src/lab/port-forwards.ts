@@ -72,7 +72,7 @@ export async function clearStaleTunnels(context: Context, machines: ResolvedMach
 
 /** The argv of a tunnel, as vagrant-libvirt builds it, over the machine's ssh settings. */
 export function tunnelArgs(configFile: string, machine: string, port: ForwardedPort): string[] {
-  return ['-F', configFile, '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-L', `${port.hostIp}:${port.hostPort}:127.0.0.1:${port.guestPort}`, machine];
+  return ['-F', configFile, '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-o', 'ConnectTimeout=10', '-L', `${port.hostIp}:${port.hostPort}:127.0.0.1:${port.guestPort}`, machine];
 }
 
 /**
@@ -98,18 +98,41 @@ export async function restoreTunnels(context: Context, machines: ResolvedMachine
     const dir = pidDir(context, machine.name);
     await mkdir(dir, { recursive: true });
     await mkdir(path.join(context.home, 'logs'), { recursive: true });
-    for (const port of missing) {
+    const started = new Map<number, number>();
+    const start = async (port: ForwardedPort) => {
       const pid = await startDetached('ssh', tunnelArgs(config, machine.name, port), { logFile: path.join(context.home, 'logs', `tunnel-${machine.name}-${port.hostPort}.log`), cwd: context.labDir });
-      if (pid) await writeFile(path.join(dir, `ssh_${port.hostPort}.pid`), String(pid));
-    }
-    await waitListening(context, machine, missing);
+      if (!pid) return;
+      started.set(port.hostPort, pid);
+      await writeFile(path.join(dir, `ssh_${port.hostPort}.pid`), String(pid));
+    };
+    for (const port of missing) await start(port);
+    await waitListening(context, machine, missing, started, start);
   }
 }
 
-async function waitListening(context: Context, machine: ResolvedMachine, ports: ForwardedPort[]): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+/** How often a tunnel whose ssh gave up is started again before vmlab says so. */
+const TUNNEL_RESTARTS = 3;
+
+/**
+ * Until every tunnel listens: ssh binds the host port only once it has logged in to the guest, which takes
+ * several seconds under software emulation. Right after a restore from a managed save the guest's network
+ * may not answer the first connection yet: a tunnel whose ssh gave up is started again (a few times, two
+ * seconds apart), so that the ports answer when make returns, or vmlab says which one does not.
+ */
+async function waitListening(context: Context, machine: ResolvedMachine, ports: ForwardedPort[], started: Map<number, number>, start: (port: ForwardedPort) => Promise<void>): Promise<void> {
+  const restarts = new Map<number, number>();
+  for (let attempt = 1; attempt <= 240; attempt++) {
     const listening = await listeningSockets(context.runner);
-    if (ports.every((port) => holderOf(port, listening))) return;
+    const waiting = ports.filter((port) => !holderOf(port, listening));
+    if (waiting.length === 0) return;
+    const gone = waiting.filter((port) => !isProcessAlive(started.get(port.hostPort) ?? -1));
+    if (gone.length === waiting.length && gone.every((port) => (restarts.get(port.hostPort) ?? 0) >= TUNNEL_RESTARTS)) break;
+    if (attempt % 8 === 0) {
+      for (const port of gone.filter((candidate) => (restarts.get(candidate.hostPort) ?? 0) < TUNNEL_RESTARTS)) {
+        restarts.set(port.hostPort, (restarts.get(port.hostPort) ?? 0) + 1);
+        await start(port);
+      }
+    }
     await sleep(250);
   }
   context.ui.warn(`${machine.name}: a forwarded port did not start listening; see ${path.join(context.home, 'logs')}/tunnel-${machine.name}-*.log`);

@@ -59,12 +59,14 @@ describe('forwarded ports', () => {
 
   it('make up brings back the tunnel of a running machine that nobody listens on any more, over its ssh settings', async () => {
     await writeFile(path.join(sandbox.labDir, 'lab.yaml'), LAB.replace('  db: {role: base}\n', ''));
-    const tunnel: PlannedCall = { tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-L', '127.0.0.1:5432:127.0.0.1:5432', 'web'] };
+    const tunnel: PlannedCall = { tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-o', 'ConnectTimeout=10', '-L', '127.0.0.1:5432:127.0.0.1:5432', 'web'], repeat: true };
     await sandbox.plan([libvirtUp, domainList([[DOMAIN, 'running']], true), dominfo('running'), ...hostReadings, listening(['LISTEN 0 128 0.0.0.0:8080 0.0.0.0:*']), sshConfig, tunnel]);
     const result = await sandbox.make(['up']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('web: forwarding 127.0.0.1:5432:5432 again (the tunnel was gone)');
-    // The fake ssh listens on nothing: vmlab says so instead of claiming the port works.
+    // The fake ssh listens on nothing and exits: vmlab starts it again a few times, then says so instead
+    // of claiming the port works.
+    expect((await sandbox.calls()).filter((call) => call.tool === 'ssh')).toHaveLength(4);
     expect(result.stderr).toContain('web: a forwarded port did not start listening');
     await sandbox.expectPlanDone();
   });
@@ -156,7 +158,7 @@ describe('make suspend and resume', () => {
   it('make up resumes a saved machine through vagrant up, with admission counting it as one to start', async () => {
     await writeFile(path.join(sandbox.labDir, 'lab.yaml'), LAB.replace('  db: {role: base}\n', ''));
     const interfaces = ' Interface   Type      Source       Model    MAC\n-----------------------------------------------\n -           network   vmlab-mgmt   virtio   52:54:00:aa:bb:cc\n';
-    const tunnel = (port: string): PlannedCall => ({ tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-L', port, 'web'] });
+    const tunnel = (port: string): PlannedCall => ({ tool: 'ssh', args: ['-F', '*', '-n', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-o', 'ConnectTimeout=10', '-L', port, 'web'], repeat: true });
     await sandbox.plan([
       // A host reboot left the management network down, and dnsmasq without the guest's lease.
       { tool: 'virsh', args: [...URI, 'net-list', '--inactive', '--name'], stdout: 'vmlab-mgmt\n' },

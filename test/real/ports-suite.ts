@@ -47,9 +47,13 @@ export function portsSuite(): void {
     const labYaml = (ports: string[]) => `name: ${lab.id}\nmachines:\n  ${machine}:\n    role: plain\n    memory: 512\n    ports: [${ports.map((port) => JSON.stringify(port)).join(', ')}]\n`;
     const list = async () => JSON.parse((await lab.make(['list', 'JSON=1'])).stdout) as { machines: { name: string; state: string; ports: { hostIp: string; hostPort: number; guestPort: number }[] }[] };
     const ssh = (command: string) => lab.make(['ssh', `NAME=${machine}`, `CMD=${command}`]);
-    const expectForwarded = async () => {
-      expect(await banner(wide)).toMatch(/^SSH-2\.0-OpenSSH/);
-      expect(await banner(local)).toMatch(/^SSH-2\.0-OpenSSH/);
+    /** The command that should have brought the ports back: its output is the failure's message. */
+    const expectForwarded = async (after?: { all?: string }) => {
+      const logs = path.join(lab.env.VMLAB_HOME!, 'logs');
+      const tunnels = await Promise.all((await readdir(logs).catch(() => [] as string[])).filter((name) => name.startsWith('tunnel-')).map(async (name) => `${name}:\n${await readFile(path.join(logs, name), 'utf8').catch(() => '')}`));
+      const output = `${after?.all?.slice(-3000) ?? ''}\n${tunnels.join('\n')}`;
+      expect(await banner(wide), output).toMatch(/^SSH-2\.0-OpenSSH/);
+      expect(await banner(local), output).toMatch(/^SSH-2\.0-OpenSSH/);
     };
 
     beforeAll(async () => {
@@ -164,13 +168,13 @@ export function portsSuite(): void {
       expect(up.exitCode, up.all?.slice(-3000)).toBe(0);
       expect((await list()).machines[0]?.state).toBe('running');
       expect((await ssh('cat /dev/shm/marker')).stdout).toContain('kept');
-      await expectForwarded();
+      await expectForwarded(up);
 
       expect((await lab.make(['suspend', `NAME=${machine}`])).exitCode).toBe(0);
       const resume = await lab.make(['resume', `NAME=${machine}`]);
       expect(resume.exitCode, resume.all?.slice(-3000)).toBe(0);
       expect((await ssh('cat /dev/shm/marker')).stdout).toContain('kept');
-      await expectForwarded();
+      await expectForwarded(resume);
     }, 900_000);
   });
 }
